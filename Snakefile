@@ -1,0 +1,17 @@
+# privfair: privacy-utility-fairness study of medical-imaging classifiers.
+# Raw images -> manifest -> patient-level split -> MONAI cache -> (dataset, epsilon, seed) training grid
+# -> predictions -> bootstrap evaluation -> tables and figures.
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),

@@ -1,0 +1,3 @@
+"""privfair: privacy-utility-fairness studies of medical-imaging classifiers."""
+
+__version__ = "0.1.0"

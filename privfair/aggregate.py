@@ -1,0 +1,196 @@
+"""Combine per-run metrics into the study's privacy-utility tables.
+
+Every run of a dataset is evaluated on the same test set with the same bootstrap
+resamples (see :mod:`privfair.metrics`), so per-resample AUROCs can be averaged over
+seeds and differenced against the non-private model resample by resample: the CIs below
+are paired bootstrap intervals, not naive combinations of per-run intervals.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from privfair.metrics import MACRO, percentile_ci
+
+RUN_KEYS = ["dataset", "epsilon", "seed"]
+RECORD_COLUMNS = ["epsilon_spent", "delta", "noise_multiplier"]
+PRIVACY_UTILITY_COLUMNS = [
+    "dataset", "epsilon", "n_seeds", "auroc_mean", "auroc_sd", "ci_low", "ci_high",
+    "drop", "drop_ci_low", "drop_ci_high", "epsilon_spent_max", "delta", "noise_multiplier_mean",
+]
+PER_LABEL_COLUMNS = ["dataset", "epsilon", "label", "n_seeds", "auroc_mean", "auroc_sd", "ci_low", "ci_high"]
+
+
+def _as_float(value) -> float:
+    """Record numbers may arrive as None (e.g. delta of a non-private run) or as strings like "inf"."""
+    return math.nan if value is None else float(value)
+
+
+def run_table(summaries: list[pd.DataFrame], records: list[dict]) -> pd.DataFrame:
+    """Stack per-run summaries (from ``evaluate_predictions``), each tagged with its privacy record.
+
+    One row per (run, label, metric): columns ``dataset, epsilon, seed`` + the summary
+    columns + ``epsilon_spent, delta, noise_multiplier``.
+    """
+    if len(summaries) != len(records):
+        raise ValueError(f"got {len(summaries)} summaries but {len(records)} privacy records")
+    if not summaries:
+        raise ValueError("run_table needs at least one run")
+    tags = [
+        {
+            "dataset": str(record["dataset"]),
+            "epsilon": _as_float(record["epsilon"]),
+            "seed": int(record["seed"]),
+            **{key: _as_float(record.get(key)) for key in RECORD_COLUMNS},
+        }
+        for record in records
+    ]
+    keys = pd.DataFrame(tags)[RUN_KEYS]
+    duplicated = keys[keys.duplicated()]
+    if not duplicated.empty:
+        raise ValueError(f"duplicate runs (dataset, epsilon, seed): {duplicated.to_dict('records')}")
+    runs = pd.concat([summary.assign(**tag) for summary, tag in zip(summaries, tags)], ignore_index=True)
+    summary_columns = [c for c in summaries[0].columns if c not in RUN_KEYS + RECORD_COLUMNS]
+    return runs[RUN_KEYS + summary_columns + RECORD_COLUMNS]
+
+
+def _macro_auroc(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[(runs["label"] == MACRO) & (runs["metric"] == "auroc")]
+
+
+def _seed_averaged_bootstrap(bootstraps: dict, dataset: str, epsilon: float, seeds) -> pd.Series:
+    """Per-resample macro AUROC averaged over seeds (NaN where any seed's resample is undefined)."""
+    per_seed = {}
+    for seed in seeds:
+        key = (dataset, epsilon, seed)
+        if key not in bootstraps:
+            raise KeyError(f"no bootstrap table for run {key}")
+        boot = bootstraps[key]
+        per_seed[seed] = boot.loc[boot["label"] == MACRO].set_index("resample")["auroc"].sort_index()
+    reference = next(iter(per_seed.values())).index
+    if any(not s.index.equals(reference) for s in per_seed.values()):
+        raise ValueError(f"bootstrap resamples differ between seeds of {dataset!r} at epsilon={epsilon}")
+    return pd.DataFrame(per_seed).mean(axis=1, skipna=False)
+
+
+def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -> pd.DataFrame:
+    """Macro AUROC per (dataset, epsilon) with paired bootstrap CIs for the drop versus non-private.
+
+    ``runs`` is a :func:`run_table`; ``bootstraps`` maps ``(dataset, epsilon, seed)`` to that
+    run's bootstrap table. ``drop`` = auroc_mean - auroc_mean of the dataset's epsilon=inf row
+    (0 for that row itself, NaN when the dataset has none); its CI comes from the per-resample
+    difference of seed-averaged macro AUROCs, which is valid because resamples are shared.
+    Rows are sorted by dataset, then epsilon (inf last).
+    """
+    groups = _macro_auroc(runs).groupby(["dataset", "epsilon"], sort=True)
+    means = groups["value"].mean()
+    seed_avg = {
+        (dataset, epsilon): _seed_averaged_bootstrap(bootstraps, dataset, epsilon, group["seed"])
+        for (dataset, epsilon), group in groups
+    }
+    rows = []
+    for (dataset, epsilon), group in groups:
+        boot = seed_avg[(dataset, epsilon)]
+        row = {
+            "dataset": dataset,
+            "epsilon": epsilon,
+            "n_seeds": len(group),
+            "auroc_mean": means[(dataset, epsilon)],
+            "auroc_sd": group["value"].std(ddof=1),
+            "drop": np.nan,
+            "drop_ci_low": np.nan,
+            "drop_ci_high": np.nan,
+            "epsilon_spent_max": group["epsilon_spent"].max(),
+            # delta is fixed per dataset by the training config; max just skips non-private NaNs.
+            "delta": group["delta"].max(),
+            "noise_multiplier_mean": group["noise_multiplier"].mean(),
+        }
+        row["ci_low"], row["ci_high"] = percentile_ci(boot.to_numpy(), ci)
+        reference = (dataset, math.inf)
+        if reference in seed_avg:
+            ref_boot = seed_avg[reference]
+            if not boot.index.equals(ref_boot.index):
+                raise ValueError(f"bootstrap resamples of {dataset!r} differ between epsilon={epsilon} and inf")
+            row["drop"] = row["auroc_mean"] - means[reference]
+            row["drop_ci_low"], row["drop_ci_high"] = percentile_ci((boot - ref_boot).to_numpy(), ci)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=PRIVACY_UTILITY_COLUMNS)
+
+
+def per_label_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Test AUROC per (dataset, epsilon, label) over seeds (macro excluded).
+
+    Columns ``dataset, epsilon, label, n_seeds, auroc_mean, auroc_sd`` (ddof=1) and
+    ``ci_low, ci_high``: the per-run bootstrap CI bounds averaged over seeds. Labels keep
+    their order of appearance (the predictions' column order).
+    """
+    auroc = runs[(runs["metric"] == "auroc") & (runs["label"] != MACRO)]
+    table = (
+        auroc.groupby(["dataset", "epsilon", "label"], sort=False)
+        .agg(
+            n_seeds=("value", "size"),
+            auroc_mean=("value", "mean"),
+            auroc_sd=("value", lambda v: v.std(ddof=1)),
+            ci_low=("ci_low", "mean"),
+            ci_high=("ci_high", "mean"),
+        )
+        .reset_index()
+    )
+    # Stable sort: label order within each (dataset, epsilon) stays as it first appeared.
+    return table.sort_values(["dataset", "epsilon"], kind="stable", ignore_index=True)[PER_LABEL_COLUMNS]
+
+
+def _fmt_epsilon(epsilon: float) -> str:
+    return "∞ (non-private)" if math.isinf(epsilon) else f"{epsilon:g}"
+
+
+def _fmt_mean_sd(mean: float, sd: float) -> str:
+    return f"{mean:.3f}" if math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+
+
+def _fmt_ci(low: float, high: float, digits: int = 2) -> str:
+    return "—" if math.isnan(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _fmt_drop(row) -> str:
+    if math.isnan(row["drop"]):
+        return "—"
+    if math.isinf(row["epsilon"]):
+        return "reference"
+    # Drops are small, so they get one more digit than AUROC CIs.
+    return f"{row['drop']:+.3f} {_fmt_ci(row['drop_ci_low'], row['drop_ci_high'], digits=3)}"
+
+
+def _fmt_number(value: float, spec: str) -> str:
+    if math.isnan(value):
+        return "—"
+    return "∞" if math.isinf(value) else format(value, spec)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Render a :func:`privacy_utility_table` or :func:`per_label_table` as a markdown table."""
+    # (header, column that must be present for it to be shown, cell formatter)
+    columns = [
+        ("Dataset", "dataset", lambda r: str(r["dataset"])),
+        ("Label", "label", lambda r: str(r["label"])),
+        ("ε", "epsilon", lambda r: _fmt_epsilon(r["epsilon"])),
+        ("Seeds", "n_seeds", lambda r: str(r["n_seeds"])),
+        ("AUROC (mean ± SD)", "auroc_mean", lambda r: _fmt_mean_sd(r["auroc_mean"], r["auroc_sd"])),
+        ("95% CI", "ci_low", lambda r: _fmt_ci(r["ci_low"], r["ci_high"])),
+        ("Δ vs non-private [95% CI]", "drop", _fmt_drop),
+        ("ε spent (max)", "epsilon_spent_max", lambda r: _fmt_number(r["epsilon_spent_max"], ".3g")),
+        ("δ", "delta", lambda r: _fmt_number(r["delta"], ".1e")),
+        ("Noise σ (mean)", "noise_multiplier_mean", lambda r: _fmt_number(r["noise_multiplier_mean"], ".2f")),
+    ]
+    shown = {header: fmt for header, column, fmt in columns if column in table.columns}
+    lines = [
+        "| " + " | ".join(shown) + " |",
+        "|" + "|".join(":---" if name in ("Dataset", "Label") else "---:" for name in shown) + "|",
+    ]
+    for _, row in table.iterrows():
+        cells = (fmt(row).replace("|", "\\|") for fmt in shown.values())
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

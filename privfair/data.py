@@ -1,0 +1,39 @@
+"""Reading the preprocessed cache during training and prediction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from privfair.manifest import label_columns
+
+
+class CachedImages(torch.utils.data.Dataset):
+    """Images of one split from the memory-mapped cache, with their label vectors.
+
+    The array is opened lazily, once per worker process, so that only the batches in use are in memory.
+    """
+
+    def __init__(self, cache_path: str | Path, manifest: pd.DataFrame, split: str):
+        self.cache_path = str(cache_path)
+        self.rows = manifest[manifest["split"] == split].reset_index(drop=True)
+        self.labels = torch.as_tensor(self.rows[label_columns(manifest)].to_numpy(dtype=np.float32))
+        self._array = None
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        if self._array is None:
+            self._array = np.load(self.cache_path, mmap_mode="r")
+        image = torch.from_numpy(np.asarray(self._array[self.rows.at[index, "cache_index"]], dtype=np.float32))
+        return image, self.labels[index]
+
+
+def load_splits(cache_path: str | Path, manifest_path: str | Path, splits=("train", "val", "test")):
+    """The cache manifest and one ``CachedImages`` per requested split."""
+    manifest = pd.read_parquet(manifest_path)
+    return manifest, {split: CachedImages(cache_path, manifest, split) for split in splits}

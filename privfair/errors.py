@@ -1,0 +1,13 @@
+"""Errors that users act on: each names the file, row or config key at fault."""
+
+
+class PrivfairError(Exception):
+    """Base class: the message alone must tell the user what to fix."""
+
+
+class ConfigError(PrivfairError, ValueError):
+    """A config value is unusable; the message names the key."""
+
+
+class ManifestError(PrivfairError, ValueError):
+    """A metadata table or manifest is malformed; the message names the file and, where known, the row."""

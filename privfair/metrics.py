@@ -1,0 +1,200 @@
+"""Classification metrics for one training run, with a paired bootstrap over the test split.
+
+Operating thresholds are chosen on the validation split only (Youden's J); the test
+split is used solely to measure. Bootstrap resamples are drawn from
+``(n_test, n_resamples, seed)`` alone, so every model of a dataset, which is evaluated
+on the same test set, sees exactly the same resamples: differences between models can
+then be bootstrapped pairwise, resample by resample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score, roc_curve
+
+TRUE_PREFIX = "true_"
+SCORE_PREFIX = "score_"
+MACRO = "macro"
+SUMMARY_COLUMNS = ["label", "metric", "value", "boot_mean", "ci_low", "ci_high", "n_valid"]
+BOOTSTRAP_COLUMNS = ["resample", "label", "auroc"]
+
+
+def bootstrap_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """Row indices of ``n_resamples`` resamples (with replacement) of ``n`` rows, shape (n_resamples, n).
+
+    Deterministic in ``(n, n_resamples, seed)``, which is what makes comparisons paired.
+    """
+    if n < 1 or n_resamples < 1:
+        raise ValueError(f"bootstrap needs n >= 1 and n_resamples >= 1, got n={n}, n_resamples={n_resamples}")
+    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+
+
+def percentile_ci(values, ci: float = 0.95) -> tuple[float, float]:
+    """Two-sided percentile interval of the finite entries of ``values`` (NaN, NaN if there are none)."""
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"ci must lie in (0, 1), got {ci}")
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - ci) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def youden_threshold(y_true, y_score) -> float:
+    """Score threshold maximising Youden's J = sensitivity + specificity - 1 (predict positive if score >= threshold).
+
+    roc_curve's first threshold is +inf (nothing predicted positive, J = 0 by construction);
+    it is skipped so the result is always a real score value. Ties in J go to the highest
+    threshold, i.e. the most specific operating point.
+    """
+    y_true = np.asarray(y_true)
+    if np.unique(y_true).size != 2:
+        raise ValueError("youden_threshold needs both classes in y_true")
+    fpr, tpr, thresholds = roc_curve(y_true, y_score, drop_intermediate=False)
+    finite = np.isfinite(thresholds)
+    j = (tpr - fpr)[finite]
+    return float(thresholds[finite][np.argmax(j)])
+
+
+def resampled_auroc(y_true, y_score, counts: np.ndarray) -> np.ndarray:
+    """AUROC of each bootstrap resample, given how often each row occurs in it.
+
+    ``counts`` has shape (n_resamples, n): row multiplicities (see :func:`resample_counts`).
+    Equivalent to the Mann-Whitney U statistic of the resampled data (ties count 1/2), but
+    the scores are sorted once instead of once per resample, so the cost is O(n_resamples * n).
+    Resamples lacking a class get NaN.
+    """
+    y_true = np.asarray(y_true).astype(np.int64)
+    y_score = np.asarray(y_score, dtype=float)
+    order = np.argsort(y_score, kind="stable")
+    sorted_scores = y_score[order]
+    positive = y_true[order]
+    weights = counts[:, order]
+    # One column per distinct score value, so tied scores are handled as groups.
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    pos = np.add.reduceat(weights * positive, starts, axis=1).astype(float)
+    neg = np.add.reduceat(weights * (1 - positive), starts, axis=1).astype(float)
+    neg_below = np.cumsum(neg, axis=1) - neg
+    u = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    auroc = np.full(counts.shape[0], np.nan)
+    defined = (n_pos > 0) & (n_neg > 0)
+    auroc[defined] = u[defined] / (n_pos[defined] * n_neg[defined])
+    return auroc
+
+
+def resample_counts(indices: np.ndarray) -> np.ndarray:
+    """Per-resample row multiplicities, shape (n_resamples, n), from :func:`bootstrap_indices` output."""
+    n_resamples, n = indices.shape
+    flat = (indices + n * np.arange(n_resamples)[:, None]).ravel()
+    return np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n)
+
+
+def labels_of(predictions: pd.DataFrame) -> list[str]:
+    """Label names, in column order, from the ``true_<label>`` columns; checks each has a ``score_<label>``."""
+    labels = [c[len(TRUE_PREFIX):] for c in predictions.columns if c.startswith(TRUE_PREFIX)]
+    if not labels:
+        raise ValueError("predictions have no 'true_<label>' columns")
+    missing = [f"{SCORE_PREFIX}{label}" for label in labels if f"{SCORE_PREFIX}{label}" not in predictions.columns]
+    if missing:
+        raise ValueError(f"predictions lack score columns for their true_ columns: {missing}")
+    return labels
+
+
+def _split_arrays(rows: pd.DataFrame, split: str, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_score) of one label from the rows of one split, validated."""
+    y = rows[f"{TRUE_PREFIX}{label}"].to_numpy()
+    s = rows[f"{SCORE_PREFIX}{label}"].to_numpy(dtype=float)
+    if pd.isna(y).any() or np.isnan(s).any():
+        raise ValueError(f"label {label!r} has missing true or score values in the {split!r} split")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"label {label!r} has true values other than 0/1 in the {split!r} split")
+    if np.unique(y).size != 2:
+        raise ValueError(
+            f"label {label!r} has a single class ({int(y[0])}) in the {split!r} split; "
+            "thresholds and AUROC need both classes"
+        )
+    return y.astype(np.int64), s
+
+
+def _auroc_row(label: str, value: float, boot: np.ndarray, ci: float) -> dict:
+    valid = boot[np.isfinite(boot)]
+    low, high = percentile_ci(valid, ci)
+    return {
+        "label": label,
+        "metric": "auroc",
+        "value": value,
+        "boot_mean": float(valid.mean()) if valid.size else np.nan,
+        "ci_low": low,
+        "ci_high": high,
+        "n_valid": float(valid.size),
+    }
+
+
+def evaluate_predictions(
+    predictions: pd.DataFrame, *, n_bootstrap: int, seed: int, ci: float = 0.95
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Test-split metrics at validation-chosen thresholds, with bootstrap CIs for AUROC.
+
+    Test rows are resampled in ``image_id`` order, so runs evaluated on the same test set
+    with the same ``(n_bootstrap, seed)`` share resamples (paired), regardless of row order.
+
+    Returns ``(summary, bootstrap)``:
+
+    - ``summary``: one row per (label, metric) with columns ``label, metric, value,
+      boot_mean, ci_low, ci_high, n_valid``; metrics are auroc, accuracy, sensitivity,
+      specificity and threshold per label, plus auroc for label ``"macro"`` (mean of the
+      per-label AUROCs). The bootstrap columns are filled for auroc rows only.
+    - ``bootstrap``: columns ``resample, label, auroc``, one row per resample and label
+      (``"macro"`` included). A resample in which a label lacks a class has NaN AUROC for
+      that label and for macro; CIs use only the valid resamples (``n_valid``).
+    """
+    for column in ("split", "image_id"):
+        if column not in predictions.columns:
+            raise ValueError(f"predictions have no {column!r} column")
+    splits = {split: predictions[predictions["split"] == split] for split in ("val", "test")}
+    for split, rows in splits.items():
+        if rows.empty:
+            raise ValueError(f"predictions have no {split!r} rows")
+    labels = labels_of(predictions)
+    # Bootstrap indices address test rows by position; ordering by image_id makes position i
+    # the same image for every model, whatever order its predictions file was written in.
+    test = splits["test"].sort_values("image_id", kind="stable")
+    if test["image_id"].duplicated().any():
+        raise ValueError("duplicate image_id in the 'test' split; paired resampling needs unique images")
+    counts = resample_counts(bootstrap_indices(len(test), n_bootstrap, seed))
+
+    rows, boot = [], {}
+    for label in labels:
+        threshold = youden_threshold(*_split_arrays(splits["val"], "val", label))
+        y, s = _split_arrays(test, "test", label)
+        predicted = s >= threshold
+        auroc = float(roc_auc_score(y, s))
+        boot[label] = resampled_auroc(y, s, counts)
+        rows.append(_auroc_row(label, auroc, boot[label], ci))
+        point = {
+            "accuracy": float(np.mean(predicted == y)),
+            "sensitivity": float(np.mean(predicted[y == 1])),
+            "specificity": float(np.mean(~predicted[y == 0])),
+            "threshold": threshold,
+        }
+        rows.extend({"label": label, "metric": metric, "value": value} for metric, value in point.items())
+
+    # Plain mean (not nanmean): a resample where any label is undefined has no macro AUROC.
+    boot[MACRO] = np.mean(np.vstack([boot[label] for label in labels]), axis=0)
+    macro_point = float(np.mean([r["value"] for r in rows if r["metric"] == "auroc"]))
+    rows.append(_auroc_row(MACRO, macro_point, boot[MACRO], ci))
+
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    bootstrap = pd.DataFrame(
+        {
+            "resample": np.tile(np.arange(n_bootstrap), len(boot)),
+            "label": np.repeat(list(boot), n_bootstrap),
+            "auroc": np.concatenate(list(boot.values())),
+        },
+        columns=BOOTSTRAP_COLUMNS,
+    )
+    return summary, bootstrap

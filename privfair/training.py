@@ -1,0 +1,174 @@
+"""Training one model for one (dataset, ε, seed) grid point, privately (Opacus) or not, through one code path.
+
+ε = inf trains without Opacus: the same model, data, optimiser, logical batch and epochs, but plain gradients.
+A finite ε uses ``make_private_with_epsilon`` with Poisson sampling, per-sample clipping and a σ calibrated to
+spend exactly the budget over all epochs; ``BatchMemoryManager`` splits each logical batch into physical ones.
+The checkpoint kept is the epoch with the best validation macro AUROC: the test split plays no part here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from opacus.utils.batch_memory_manager import BatchMemoryManager
+from sklearn.metrics import roc_auc_score
+from torch import nn
+from torch.utils.data import DataLoader
+
+from privfair.data import load_splits
+from privfair.errors import ConfigError
+from privfair.inference import device_for_run, predict_probabilities
+from privfair.manifest import label_names
+from privfair.models import build_model
+from privfair.privacy import PrivacyRecord, make_engine, resolve_delta
+from privfair.seeding import seed_everything
+
+
+class WeightedBCE(nn.Module):
+    """Multi-label BCE with positives up-weighted by the train split's negative/positive ratio.
+
+    ``reduction`` is an attribute because Opacus' ghost clipping switches it to "none" to get per-sample losses.
+    """
+
+    def __init__(self, pos_weight: torch.Tensor, reduction: str = "mean"):
+        super().__init__()
+        self.register_buffer("pos_weight", pos_weight)
+        self.reduction = reduction
+
+    def forward(self, logits, target):
+        per_sample = F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight, reduction="none")
+        per_sample = per_sample.mean(dim=1)
+        if self.reduction == "none":
+            return per_sample
+        return per_sample.sum() if self.reduction == "sum" else per_sample.mean()
+
+
+def positive_class_weights(labels: torch.Tensor) -> torch.Tensor:
+    positives = labels.sum(dim=0)
+    return (len(labels) - positives) / positives.clamp(min=1)
+
+
+def make_optimizer(parameters, spec: dict) -> torch.optim.Optimizer:
+    name = spec["name"]
+    if not hasattr(torch.optim, name):
+        raise ConfigError(f"training.optimizer.name: torch.optim has no optimiser '{name}'")
+    return getattr(torch.optim, name)(parameters, lr=spec["lr"], weight_decay=spec.get("weight_decay", 0.0))
+
+
+@dataclass
+class TrainResult:
+    state_dict: dict
+    model_spec: dict
+    history: pd.DataFrame
+    privacy: PrivacyRecord
+    best_epoch: int
+
+
+def _plain_batches(loader, physical_batch_size):
+    """Logical batches split into physical ones; gradients accumulate until the last piece of a logical batch."""
+    for x, y in loader:
+        pieces = list(zip(x.split(physical_batch_size), y.split(physical_batch_size)))
+        for i, (xp, yp) in enumerate(pieces):
+            yield xp, yp, len(xp) / len(x), i == len(pieces) - 1
+
+
+@contextmanager
+def physical_batches(loader, physical_batch_size: int, optimizer, private: bool):
+    """Yield ``(x, y, loss_weight, step)`` pieces of at most ``physical_batch_size`` images.
+
+    Privately, Opacus' ``BatchMemoryManager`` splits the batches and the DP optimiser itself skips the step until a
+    logical batch is complete; otherwise gradients of the pieces are weighted and accumulated here.
+    """
+    if private:
+        with BatchMemoryManager(data_loader=loader, max_physical_batch_size=physical_batch_size,
+                                optimizer=optimizer) as pieces:
+            yield ((x, y, 1.0, True) for x, y in pieces)
+    else:
+        yield _plain_batches(loader, physical_batch_size)
+
+
+def train_model(cache_path, manifest_path, settings: dict, epsilon: float, seed: int, log=print) -> TrainResult:
+    """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``."""
+    generator = seed_everything(seed)
+    device = device_for_run()
+    manifest, data = load_splits(cache_path, manifest_path, splits=("train", "val"))
+    labels = label_names(manifest)
+    train, val = data["train"], data["val"]
+    spatial_dims = train[0][0].ndim - 1
+    model_spec = dict(spatial_dims=spatial_dims, in_channels=train[0][0].shape[0], labels=labels,
+                      width=settings["model"]["width"], num_groups=settings["model"]["num_groups"])
+    net = build_model(spatial_dims, model_spec["in_channels"], len(labels), model_spec["width"], model_spec["num_groups"])
+    net = net.to(device)
+    model = net
+    optimizer = make_optimizer(net.parameters(), settings["optimizer"])
+    criterion = WeightedBCE(positive_class_weights(train.labels)).to(device)
+    epochs = settings["epochs"]
+    loader = DataLoader(train, batch_size=settings["logical_batch_size"], shuffle=True, generator=generator,
+                        num_workers=settings.get("num_workers", 0))
+    physical = settings["physical_batch_size"]
+    private = math.isfinite(epsilon)
+    dp = settings["privacy"]
+    engine, delta = None, None
+    if private:
+        delta = resolve_delta(dp.get("delta"), len(train))
+        engine = make_engine(dp["accountant"])
+        wrapped = engine.make_private_with_epsilon(
+            module=net, optimizer=optimizer, criterion=criterion, data_loader=loader, target_epsilon=epsilon,
+            target_delta=delta, epochs=epochs, max_grad_norm=dp["max_grad_norm"], poisson_sampling=True,
+            grad_sample_mode=dp["grad_sample_mode"],
+        )
+        if dp["grad_sample_mode"] == "ghost":
+            model, optimizer, criterion, loader = wrapped
+        else:
+            model, optimizer, loader = wrapped
+        log(f"private training: target ε={epsilon}, δ={delta:.3g}, σ={optimizer.noise_multiplier:.4f}, "
+            f"q={1 / len(loader):.4f}, accountant={dp['accountant']}")
+    else:
+        log("non-private training (ε = inf): no clipping, no noise")
+
+    history, best_state, best_auroc, steps = [], None, -math.inf, 0
+    for epoch in range(1, epochs + 1):
+        start, loss_sum, n_seen = time.perf_counter(), 0.0, 0
+        with physical_batches(loader, physical, optimizer, private) as pieces:
+            for x, y, weight, step in pieces:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                loss = criterion(model(x), y)
+                (loss * weight if weight != 1.0 else loss).backward()
+                if step:
+                    optimizer.step()
+                    optimizer.zero_grad()
+                loss_sum += loss.item() * len(x)
+                n_seen += len(x)
+        if not private:
+            steps += len(loader)
+        scores = predict_probabilities(net, val, physical, device)
+        val_auroc = float(roc_auc_score(val.labels.numpy(), scores, average="macro"))
+        spent = engine.get_epsilon(delta) if private else math.inf
+        history.append(dict(epoch=epoch, train_loss=loss_sum / max(n_seen, 1), val_auroc=val_auroc,
+                            epsilon_spent=spent, seconds=time.perf_counter() - start))
+        log(f"epoch {epoch}/{epochs}: loss {history[-1]['train_loss']:.4f}, val macro AUROC {val_auroc:.4f}, ε {spent:.3f}")
+        if val_auroc > best_auroc:
+            best_auroc, best_epoch = val_auroc, epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+
+    if private:
+        steps = sum(n for _, _, n in engine.accountant.history)
+    record = PrivacyRecord(
+        private=private, epsilon=epsilon, epsilon_spent=history[-1]["epsilon_spent"], delta=delta,
+        noise_multiplier=optimizer.noise_multiplier if private else 0.0,
+        sample_rate=1 / len(loader), steps=steps, epochs=epochs,
+        accountant=dp["accountant"] if private else None, max_grad_norm=dp["max_grad_norm"] if private else None,
+        n_train=len(train),
+    )
+    return TrainResult(best_state, model_spec, pd.DataFrame(history), record, best_epoch)
+
+
+def save_checkpoint(path, result: TrainResult) -> None:
+    torch.save({"state_dict": result.state_dict, "model": result.model_spec, "best_epoch": result.best_epoch}, path)

@@ -1,0 +1,60 @@
+rule generate_synthetic:
+    output:
+        directory("results/raw/{dataset}"),
+    params:
+        adapter=lambda w: get_dataset(w)["source"]["adapter"],
+        synthetic=lambda w: get_dataset(w)["source"]["synthetic"],
+    log:
+        "results/logs/generate_synthetic/{dataset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/generate_synthetic.py"
+
+
+rule ingest:
+    input:
+        get_source_dir,
+    output:
+        "results/data/{dataset}/manifest.parquet",
+    params:
+        adapter=lambda w: get_dataset(w)["source"]["adapter"],
+        options=lambda w: get_dataset(w)["source"],
+    log:
+        "results/logs/ingest/{dataset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/ingest.py"
+
+
+rule split:
+    input:
+        "results/data/{dataset}/manifest.parquet",
+    output:
+        "results/data/{dataset}/split.parquet",
+    params:
+        split=lambda w: get_dataset(w)["split"],
+    log:
+        "results/logs/split/{dataset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/split.py"
+
+
+rule preprocess:
+    input:
+        "results/data/{dataset}/split.parquet",
+    output:
+        cache="results/data/{dataset}/cache.npy",
+        manifest="results/data/{dataset}/cache.parquet",
+    params:
+        preprocess=lambda w: get_dataset(w)["preprocess"],
+    threads: 2
+    log:
+        "results/logs/preprocess/{dataset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/preprocess.py"

@@ -1,0 +1,32 @@
+rule evaluate:
+    input:
+        f"{RUN_DIR}/predictions.parquet",
+    output:
+        summary=f"{RUN_DIR}/metrics.parquet",
+        bootstrap=f"{RUN_DIR}/bootstrap.parquet",
+    params:
+        evaluation=config["evaluation"],
+    log:
+        "results/logs/evaluate/{dataset}/eps-{epsilon}_seed-{seed}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/evaluate.py"
+
+
+rule aggregate:
+    input:
+        summaries=get_grid_files("metrics.parquet"),
+        bootstraps=get_grid_files("bootstrap.parquet"),
+        privacy=get_grid_files("privacy.json"),
+    output:
+        runs="results/tables/run_metrics.csv",
+        table="results/tables/privacy_utility.csv",
+        markdown="results/tables/privacy_utility.md",
+        per_label="results/tables/per_label_auroc.csv",
+    log:
+        "results/logs/aggregate.log",
+    conda:
+        ENV
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,37 @@
+rule train:
+    input:
+        cache="results/data/{dataset}/cache.npy",
+        manifest="results/data/{dataset}/cache.parquet",
+    output:
+        model=f"{RUN_DIR}/model.pt",
+        history=f"{RUN_DIR}/history.csv",
+        privacy=f"{RUN_DIR}/privacy.json",
+    params:
+        training=lambda w: get_dataset(w)["training"],
+    threads: 1
+    log:
+        "results/logs/train/{dataset}/eps-{epsilon}_seed-{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/eps-{epsilon}_seed-{seed}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/train.py"
+
+
+rule predict:
+    input:
+        model=f"{RUN_DIR}/model.pt",
+        cache="results/data/{dataset}/cache.npy",
+        manifest="results/data/{dataset}/cache.parquet",
+    output:
+        f"{RUN_DIR}/predictions.parquet",
+    params:
+        batch_size=lambda w: get_dataset(w)["training"]["physical_batch_size"],
+    threads: 1
+    log:
+        "results/logs/predict/{dataset}/eps-{epsilon}_seed-{seed}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/predict.py"

@@ -1,0 +1,11 @@
+import pandas as pd
+
+from privfair.plots import plot_privacy_utility
+from privfair.steps import run_step
+
+
+def main(snakemake):
+    plot_privacy_utility(pd.read_csv(snakemake.input[0]), snakemake.output.png, snakemake.output.pdf)
+
+
+run_step(snakemake, main)

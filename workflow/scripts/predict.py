@@ -1,0 +1,22 @@
+import pandas as pd
+import torch
+
+from privfair.data import load_splits
+from privfair.inference import device_for_run, load_model, predict_probabilities, predictions_table
+from privfair.steps import run_step
+
+
+def main(snakemake):
+    torch.set_num_threads(snakemake.threads)
+    device = device_for_run()
+    model, checkpoint = load_model(snakemake.input.model, device)
+    _, data = load_splits(snakemake.input.cache, snakemake.input.manifest, splits=("val", "test"))
+    tables = [
+        predictions_table(images, checkpoint["model"]["labels"],
+                          predict_probabilities(model, images, snakemake.params.batch_size, device))
+        for images in data.values()
+    ]
+    pd.concat(tables, ignore_index=True).to_parquet(snakemake.output[0], index=False)
+
+
+run_step(snakemake, main)
