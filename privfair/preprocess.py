@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from monai.data import Dataset, DataLoader
+from monai.data import DataLoader, Dataset, PILReader
 from monai.transforms import (
     Compose,
     EnsureChannelFirst,
@@ -28,10 +28,13 @@ from privfair.errors import ConfigError, ManifestError
 
 
 def radiograph_transforms(spatial_size: list[int]) -> Compose:
-    """2D: load, scale intensities to [0, 1] per image (bit depth differs between exports), area-resize."""
+    """2D: load, scale intensities to [0, 1] per image (bit depth differs between exports), area-resize.
+
+    ``reverse_indexing=False`` keeps rows as rows, so cached radiographs display upright.
+    """
     return Compose(
         [
-            LoadImage(image_only=True, reader="PILReader"),
+            LoadImage(image_only=True, reader=PILReader(reverse_indexing=False)),
             EnsureChannelFirst(),
             ScaleIntensity(minv=0.0, maxv=1.0),
             Resize(spatial_size, mode="area"),

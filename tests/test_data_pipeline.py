@@ -135,3 +135,13 @@ def test_an_unreadable_image_is_named(cxr_export, tmp_path):
     open(broken, "wb").write(b"not a png")
     with pytest.raises(ManifestError, match=broken):
         build_cache(split, {"spatial_size": [16, 16], "cache_dtype": "float16"}, tmp_path / "c.npy", tmp_path / "c.parquet")
+
+
+def test_radiographs_stay_upright_in_the_cache(tmp_path):
+    pixels = np.zeros((40, 30), np.uint8)
+    pixels[:10] = 255  # a bright band at the top (e.g. the apices)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    split = pd.DataFrame({"path": [str(tmp_path / "a.png")], "image_id": ["a"], "split": ["train"]})
+    build_cache(split, {"spatial_size": [8, 8], "cache_dtype": "float32"}, tmp_path / "c.npy", tmp_path / "c.parquet")
+    image = np.load(tmp_path / "c.npy")[0, 0]
+    assert image[0].min() > 0.9 and image[-1].max() < 0.1
