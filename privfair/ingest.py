@@ -13,8 +13,7 @@ import pandas as pd
 
 from privfair.errors import ConfigError, ManifestError
 from privfair.manifest import LABEL_PREFIX, label_columns, validate_manifest
-
-SYNTH_CXR_FINDINGS = ("cardiomegaly", "pleural_effusion", "pneumonic_infiltrate", "atelectasis", "nodule")
+from privfair.synth.cxr import FINDINGS as SYNTH_CXR_FINDINGS
 
 
 def read_table(path: Path, required: list[str]) -> pd.DataFrame:

@@ -24,6 +24,8 @@ rule aggregate:
         table="results/tables/privacy_utility.csv",
         markdown="results/tables/privacy_utility.md",
         per_label="results/tables/per_label_auroc.csv",
+    params:
+        ci=config["evaluation"]["ci"],
     log:
         "results/logs/aggregate.log",
     conda:

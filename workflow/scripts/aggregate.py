@@ -10,7 +10,7 @@ def main(snakemake):
     runs = run_table([pd.read_parquet(path) for path in snakemake.input.summaries], records)
     bootstraps = {(r["dataset"], r["epsilon"], r["seed"]): pd.read_parquet(path)
                   for r, path in zip(records, snakemake.input.bootstraps)}
-    table = privacy_utility_table(runs, bootstraps)
+    table = privacy_utility_table(runs, bootstraps, ci=snakemake.params.ci)
     runs.to_csv(snakemake.output.runs, index=False)
     table.to_csv(snakemake.output.table, index=False)
     per_label_table(runs).to_csv(snakemake.output.per_label, index=False)
