@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -94,78 +94,84 @@ def physical_batches(loader, physical_batch_size: int, optimizer, private: bool)
         yield _plain_batches(loader, physical_batch_size)
 
 
+def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int, dp: dict, log):
+    """Wrap the training set-up with Opacus so that ``epochs`` epochs spend exactly ``epsilon``."""
+    delta = resolve_delta(dp.get("delta"), len(loader.dataset))
+    engine = make_engine(dp["accountant"])
+    # Opacus' hooks on the first layer fire although the images need no gradient; torch warns every step.
+    warnings.filterwarnings("ignore", message="Full backward hook is firing")
+    wrapped = engine.make_private_with_epsilon(
+        module=net, optimizer=optimizer, criterion=criterion, data_loader=loader, target_epsilon=epsilon,
+        target_delta=delta, epochs=epochs, max_grad_norm=dp["max_grad_norm"], poisson_sampling=True,
+        grad_sample_mode=dp["grad_sample_mode"],
+    )
+    # Ghost clipping also wraps the loss (two backward passes); the other modes leave it alone.
+    model, optimizer, *rest = wrapped
+    criterion, loader = rest if len(rest) == 2 else (criterion, rest[0])
+    log(f"private training: target ε={epsilon}, δ={delta:.3g}, σ={optimizer.noise_multiplier:.4f}, "
+        f"q={1 / len(loader):.4f}, accountant={dp['accountant']}")
+    return engine, delta, model, optimizer, criterion, loader
+
+
+def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, private: bool, device) -> float:
+    """One pass over the training data; returns the mean training loss."""
+    loss_sum, n_seen = 0.0, 0
+    with physical_batches(loader, physical_batch_size, optimizer, private) as pieces:
+        for x, y, weight, step in pieces:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = criterion(model(x), y)
+            (loss * weight if weight != 1.0 else loss).backward()
+            if step:
+                optimizer.step()
+                optimizer.zero_grad()
+            loss_sum += loss.item() * len(x)
+            n_seen += len(x)
+    return loss_sum / max(n_seen, 1)
+
+
 def train_model(cache_path, manifest_path, settings: dict, epsilon: float, seed: int, log=print) -> TrainResult:
     """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``."""
     generator = seed_everything(seed)
     device = device_for_run()
     manifest, data = load_splits(cache_path, manifest_path, splits=("train", "val"))
-    labels = label_names(manifest)
     train, val = data["train"], data["val"]
-    spatial_dims = train[0][0].ndim - 1
-    model_spec = dict(spatial_dims=spatial_dims, in_channels=train[0][0].shape[0], labels=labels,
-                      width=settings["model"]["width"], num_groups=settings["model"]["num_groups"])
-    net = build_model(spatial_dims, model_spec["in_channels"], len(labels), model_spec["width"], model_spec["num_groups"])
-    net = net.to(device)
-    model = net
-    optimizer = make_optimizer(net.parameters(), settings["optimizer"])
+    image = train[0][0]
+    model_spec = dict(spatial_dims=image.ndim - 1, in_channels=image.shape[0], labels=label_names(manifest),
+                      **settings["model"])
+    net = build_model(model_spec["spatial_dims"], model_spec["in_channels"], len(model_spec["labels"]),
+                      model_spec["width"], model_spec["num_groups"]).to(device)
+    model, optimizer = net, make_optimizer(net.parameters(), settings["optimizer"])
     criterion = WeightedBCE(positive_class_weights(train.labels)).to(device)
-    epochs = settings["epochs"]
     loader = DataLoader(train, batch_size=settings["logical_batch_size"], shuffle=True, generator=generator,
                         num_workers=settings.get("num_workers", 0))
-    physical = settings["physical_batch_size"]
-    private = math.isfinite(epsilon)
-    dp = settings["privacy"]
-    engine, delta = None, None
+    epochs, dp, private = settings["epochs"], settings["privacy"], math.isfinite(epsilon)
     if private:
-        delta = resolve_delta(dp.get("delta"), len(train))
-        engine = make_engine(dp["accountant"])
-        wrapped = engine.make_private_with_epsilon(
-            module=net, optimizer=optimizer, criterion=criterion, data_loader=loader, target_epsilon=epsilon,
-            target_delta=delta, epochs=epochs, max_grad_norm=dp["max_grad_norm"], poisson_sampling=True,
-            grad_sample_mode=dp["grad_sample_mode"],
-        )
-        if dp["grad_sample_mode"] == "ghost":
-            model, optimizer, criterion, loader = wrapped
-        else:
-            model, optimizer, loader = wrapped
-        log(f"private training: target ε={epsilon}, δ={delta:.3g}, σ={optimizer.noise_multiplier:.4f}, "
-            f"q={1 / len(loader):.4f}, accountant={dp['accountant']}")
+        engine, delta, model, optimizer, criterion, loader = _make_private(
+            net, optimizer, criterion, loader, epsilon, epochs, dp, log)
     else:
+        engine, delta = None, None
         log("non-private training (ε = inf): no clipping, no noise")
 
-    history, best_state, best_auroc, steps = [], None, -math.inf, 0
+    history, best_state, best_auroc = [], None, -math.inf
     for epoch in range(1, epochs + 1):
-        start, loss_sum, n_seen = time.perf_counter(), 0.0, 0
-        with physical_batches(loader, physical, optimizer, private) as pieces:
-            for x, y, weight, step in pieces:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                loss = criterion(model(x), y)
-                (loss * weight if weight != 1.0 else loss).backward()
-                if step:
-                    optimizer.step()
-                    optimizer.zero_grad()
-                loss_sum += loss.item() * len(x)
-                n_seen += len(x)
-        if not private:
-            steps += len(loader)
-        scores = predict_probabilities(net, val, physical, device)
+        start = time.perf_counter()
+        loss = _train_epoch(model, optimizer, criterion, loader, settings["physical_batch_size"], private, device)
+        scores = predict_probabilities(net, val, settings["physical_batch_size"], device)
         val_auroc = float(roc_auc_score(val.labels.numpy(), scores, average="macro"))
         spent = engine.get_epsilon(delta) if private else math.inf
-        history.append(dict(epoch=epoch, train_loss=loss_sum / max(n_seen, 1), val_auroc=val_auroc,
-                            epsilon_spent=spent, seconds=time.perf_counter() - start))
-        log(f"epoch {epoch}/{epochs}: loss {history[-1]['train_loss']:.4f}, val macro AUROC {val_auroc:.4f}, ε {spent:.3f}")
-        if val_auroc > best_auroc:
+        history.append(dict(epoch=epoch, train_loss=loss, val_auroc=val_auroc, epsilon_spent=spent,
+                            seconds=time.perf_counter() - start))
+        log(f"epoch {epoch}/{epochs}: loss {loss:.4f}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}")
+        if val_auroc > best_auroc:  # validation only: the test split never informs a choice
             best_auroc, best_epoch = val_auroc, epoch
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
 
-    if private:
-        steps = sum(n for _, _, n in engine.accountant.history)
     record = PrivacyRecord(
         private=private, epsilon=epsilon, epsilon_spent=history[-1]["epsilon_spent"], delta=delta,
-        noise_multiplier=optimizer.noise_multiplier if private else 0.0,
-        sample_rate=1 / len(loader), steps=steps, epochs=epochs,
-        accountant=dp["accountant"] if private else None, max_grad_norm=dp["max_grad_norm"] if private else None,
-        n_train=len(train),
+        noise_multiplier=optimizer.noise_multiplier if private else 0.0, sample_rate=1 / len(loader),
+        steps=sum(n for _, _, n in engine.accountant.history) if private else epochs * len(loader),
+        epochs=epochs, accountant=dp["accountant"] if private else None,
+        max_grad_norm=dp["max_grad_norm"] if private else None, n_train=len(train),
     )
     return TrainResult(best_state, model_spec, pd.DataFrame(history), record, best_epoch)
 

@@ -55,7 +55,7 @@ AORTA_HU = 160.0  # arterial contrast
 CANCELLOUS_BONE_HU, CORTICAL_BONE_HU, DISC_HU = 300.0, 900.0, 90.0
 PERIPANCREATIC_FAT_HU = -90.0
 PANCREAS_HU = 50.0
-LESION_CONTRAST_HU = (40.0, 60.0)  # hypodensity relative to the pancreas
+LESION_CONTRAST_HU = (80.0, 110.0)  # hypodensity relative to the pancreas; conspicuous at 4 mm voxels
 
 # --- geometry (mm, x = patient left, y = anterior, z = superior; origin at the volume centre) ---
 BODY_SEMI_AXES = (34.0, 26.0)
@@ -69,7 +69,7 @@ PANCREAS_CENTER, PANCREAS_SEMI_AXES = (2.0, 8.0, 0.0), (18.0, 8.0, 13.0)
 PANCREAS_MAX_TILT = 0.25  # radians, in-plane
 PANCREAS_ARCH_MM = 3.0  # head and tail curve posteriorly around the spine
 FAT_HALO_MM = 3.0
-LESION_RADIUS_MM = (9.0, 12.0)
+LESION_RADIUS_MM = (10.0, 13.0)
 LESION_MAX_OFFSET_MM = (10.0, 2.0, 4.0)  # from the pancreas centre, in the pancreas frame
 
 # Per-patient anatomical variation.
