@@ -20,12 +20,33 @@ def parse_epsilon(epsilon) -> float:
     return value
 
 
+# Options an adapter cannot do without (the schema checks their form).
+ADAPTER_OPTIONS = {"synth_cxr": ("positive_grades",), "synth_ct": ()}
+
+
 def check_study(config: dict) -> None:
-    """Cross-references in the config: every dataset of the grid is defined; ε values are unique."""
+    """What a JSON schema cannot express: cross-references and dependent keys, checked before any job starts."""
     study = config["study"]
     for i, name in enumerate(study["datasets"]):
         if name not in config["datasets"]:
             raise ConfigError(f"study.datasets[{i}]: '{name}' has no entry under 'datasets' (defined: {sorted(config['datasets'])})")
+        check_dataset(name, config["datasets"][name])
     labels = [epsilon_label(e) for e in study["epsilons"]]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"study.epsilons: duplicate values {study['epsilons']}")
+
+
+def check_dataset(name: str, dataset: dict) -> None:
+    key = f"datasets.{name}"
+    source = dataset["source"]
+    for option in ADAPTER_OPTIONS[source["adapter"]]:
+        if option not in source:
+            raise ConfigError(f"{key}.source.{option} is required by adapter '{source['adapter']}'")
+    preprocess = dataset["preprocess"]
+    if len(preprocess["spatial_size"]) == 3:
+        for option in ("pixdim", "hu_window"):
+            if option not in preprocess:
+                raise ConfigError(f"{key}.preprocess.{option} is required for 3D (CT) data")
+    model = dataset["training"]["model"]
+    if model["width"] % model["num_groups"]:
+        raise ConfigError(f"{key}.training.model.num_groups ({model['num_groups']}) must divide width ({model['width']})")

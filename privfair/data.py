@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from privfair.errors import ManifestError
 from privfair.manifest import label_columns
 
 
@@ -33,7 +34,14 @@ class CachedImages(torch.utils.data.Dataset):
         return image, self.labels[index]
 
 
-def load_splits(cache_path: str | Path, manifest_path: str | Path, splits=("train", "val", "test")):
-    """The cache manifest and one ``CachedImages`` per requested split."""
-    manifest = pd.read_parquet(manifest_path)
+def load_splits(cache_path, manifest_path, split_path, splits=("train", "val", "test")):
+    """The cache manifest joined with the split, and one ``CachedImages`` per requested split.
+
+    The split is joined here rather than baked into the cache, so that a new split re-uses the preprocessed images.
+    """
+    assignment = pd.read_parquet(split_path, columns=["image_id", "split"])
+    manifest = pd.read_parquet(manifest_path).merge(assignment, on="image_id", how="inner", validate="one_to_one")
+    if len(manifest) != len(assignment):
+        missing = len(assignment) - len(manifest)
+        raise ManifestError(f"{split_path}: {missing} image(s) are not in the cache {manifest_path}")
     return manifest, {split: CachedImages(cache_path, manifest, split) for split in splits}

@@ -11,3 +11,7 @@ class ConfigError(PrivfairError, ValueError):
 
 class ManifestError(PrivfairError, ValueError):
     """A metadata table or manifest is malformed; the message names the file and, where known, the row."""
+
+
+class TrainingError(PrivfairError, RuntimeError):
+    """Training cannot go on with these settings; the message says which setting to change."""

@@ -1,8 +1,8 @@
 """Classification metrics for one training run, with a paired bootstrap over the test split.
 
 Operating thresholds are chosen on the validation split only (Youden's J); the test
-split is used solely to measure. Bootstrap resamples are drawn from
-``(n_test, n_resamples, seed)`` alone, so every model of a dataset, which is evaluated
+split is used solely to measure. Bootstrap resamples (of test patients) are drawn from
+``(n_patients, n_resamples, seed)`` alone, so every model of a dataset, which is evaluated
 on the same test set, sees exactly the same resamples: differences between models can
 then be bootstrapped pairwise, resample by resample.
 """
@@ -139,8 +139,9 @@ def evaluate_predictions(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test-split metrics at validation-chosen thresholds, with bootstrap CIs for AUROC.
 
-    Test rows are resampled in ``image_id`` order, so runs evaluated on the same test set
-    with the same ``(n_bootstrap, seed)`` share resamples (paired), regardless of row order.
+    Test patients are resampled (a cluster bootstrap: each drawn patient brings all their images), in sorted
+    ``patient_id`` order, so runs evaluated on the same test set with the same ``(n_bootstrap, seed)`` share
+    resamples (paired), regardless of row order.
 
     Returns ``(summary, bootstrap)``:
 
@@ -152,7 +153,7 @@ def evaluate_predictions(
       (``"macro"`` included). A resample in which a label lacks a class has NaN AUROC for
       that label and for macro; CIs use only the valid resamples (``n_valid``).
     """
-    for column in ("split", "image_id"):
+    for column in ("split", "image_id", "patient_id"):
         if column not in predictions.columns:
             raise ValueError(f"predictions have no {column!r} column")
     splits = {split: predictions[predictions["split"] == split] for split in ("val", "test")}
@@ -165,7 +166,10 @@ def evaluate_predictions(
     test = splits["test"].sort_values("image_id", kind="stable")
     if test["image_id"].duplicated().any():
         raise ValueError("duplicate image_id in the 'test' split; paired resampling needs unique images")
-    counts = resample_counts(bootstrap_indices(len(test), n_bootstrap, seed))
+    # Patients, not images, are resampled: images of one patient are not independent observations. Sorted
+    # patient ids make resample i the same draw of patients for every model of the dataset.
+    patients, patient_of_row = np.unique(test["patient_id"].astype(str).to_numpy(), return_inverse=True)
+    counts = resample_counts(bootstrap_indices(len(patients), n_bootstrap, seed))[:, patient_of_row]
 
     rows, boot = [], {}
     for label in labels:

@@ -67,7 +67,8 @@ def build_transforms(options: dict) -> Compose:
 
 
 class _Indexed(torch.utils.data.Dataset):
-    """Carries each row's position so that workers can return images in any order."""
+    """Returns ``(index, image, error)`` so that workers can deliver images in any order, and so that a failure
+    reaches the main process as a message naming the file rather than as a worker's traceback."""
 
     def __init__(self, paths: list[str], transform: Compose):
         self.images = Dataset(paths, transform)
@@ -78,24 +79,31 @@ class _Indexed(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         try:
-            image = self.images[index]
-        except Exception as error:  # MONAI wraps reader errors; say which file failed
-            raise ManifestError(f"{self.paths[index]}: cannot preprocess image: {error}") from error
-        return index, torch.as_tensor(np.asarray(image), dtype=torch.float32)
+            return index, np.asarray(self.images[index], dtype=np.float32), None
+        except Exception as error:  # MONAI wraps reader errors; keep the root cause
+            cause = error.__cause__ or error
+            reason = " ".join(str(cause).split())  # one line, whatever the reader printed
+            return index, None, f"{self.paths[index]}: cannot preprocess image: {type(cause).__name__}: {reason}"
 
 
-def build_cache(split_manifest: pd.DataFrame, options: dict, cache_path: str | Path, manifest_path: str | Path,
+def _as_list(batch):
+    return batch
+
+
+def build_cache(manifest: pd.DataFrame, options: dict, cache_path: str | Path, manifest_path: str | Path,
                 num_workers: int = 0) -> None:
-    """Transform every image of ``split_manifest`` and write the cache array and its manifest."""
-    dataset = _Indexed(split_manifest["path"].tolist(), build_transforms(options))
-    channels = options.get("channels", 1)
-    shape = (len(dataset), channels, *options["spatial_size"])
+    """Transform every image of ``manifest`` and write the cache array and, beside it, the manifest with
+    ``cache_index``."""
+    dataset = _Indexed(manifest["path"].tolist(), build_transforms(options))
+    shape = (len(dataset), 1, *options["spatial_size"])  # grayscale radiographs and CT
     cache = np.lib.format.open_memmap(cache_path, mode="w+", dtype=options["cache_dtype"], shape=shape)
-    loader = DataLoader(dataset, batch_size=16, num_workers=num_workers)
-    for indices, images in loader:
-        if tuple(images.shape[1:]) != shape[1:]:
-            path = split_manifest["path"].iloc[int(indices[0])]
-            raise ManifestError(f"{path}: preprocessed to shape {tuple(images.shape[1:])}, expected {shape[1:]}")
-        cache[indices.numpy()] = images.numpy().astype(cache.dtype)
+    for batch in DataLoader(dataset, batch_size=16, num_workers=num_workers, collate_fn=_as_list):
+        for index, image, error in batch:
+            if error:
+                raise ManifestError(error)
+            if image.shape != shape[1:]:
+                raise ManifestError(f"{dataset.paths[index]}: preprocessed to shape {image.shape}, expected "
+                                    f"{shape[1:]} (a colour image?)")
+            cache[index] = image
     cache.flush()
-    split_manifest.assign(cache_index=np.arange(len(split_manifest))).to_parquet(manifest_path, index=False)
+    manifest.assign(cache_index=np.arange(len(manifest))).to_parquet(manifest_path, index=False)

@@ -50,7 +50,9 @@ class PrivacyRecord:
     epochs: int
     accountant: str | None
     max_grad_norm: float | None
-    n_train: int
+    n_train: int  # images: the privacy unit is one image
+    n_train_patients: int
+    max_images_per_patient: int  # k: a patient is protected at k·ε by group privacy
 
     def to_dict(self) -> dict:
         # JSON has no infinity; the record keeps it as the string Snakemake's wildcards use.

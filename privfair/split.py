@@ -30,6 +30,9 @@ def split_patients(manifest: pd.DataFrame, fractions: dict[str, float], seed: in
 
 def check_label_coverage(manifest: pd.DataFrame, source: str) -> None:
     """Every split needs both classes of every label, or AUROC and thresholds are undefined there."""
+    empty = [split for split in SPLITS if not (manifest["split"] == split).any()]
+    if empty:
+        raise ManifestError(f"{source}: no patients in the {empty} split(s); use more patients or other split fractions")
     for split, rows in manifest.groupby("split"):
         for column in label_columns(manifest):
             if rows[column].nunique() < 2:

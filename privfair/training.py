@@ -14,6 +14,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -23,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from privfair.data import load_splits
-from privfair.errors import ConfigError
+from privfair.errors import ConfigError, TrainingError
 from privfair.inference import device_for_run, predict_probabilities
 from privfair.manifest import label_names
 from privfair.models import build_model
@@ -98,8 +99,6 @@ def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int
     """Wrap the training set-up with Opacus so that ``epochs`` epochs spend exactly ``epsilon``."""
     delta = resolve_delta(dp.get("delta"), len(loader.dataset))
     engine = make_engine(dp["accountant"])
-    # Opacus' hooks on the first layer fire although the images need no gradient; torch warns every step.
-    warnings.filterwarnings("ignore", message="Full backward hook is firing")
     wrapped = engine.make_private_with_epsilon(
         module=net, optimizer=optimizer, criterion=criterion, data_loader=loader, target_epsilon=epsilon,
         target_delta=delta, epochs=epochs, max_grad_norm=dp["max_grad_norm"], poisson_sampling=True,
@@ -116,7 +115,9 @@ def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int
 def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, private: bool, device) -> float:
     """One pass over the training data; returns the mean training loss."""
     loss_sum, n_seen = 0.0, 0
-    with physical_batches(loader, physical_batch_size, optimizer, private) as pieces:
+    with physical_batches(loader, physical_batch_size, optimizer, private) as pieces, warnings.catch_warnings():
+        # Opacus' hooks on the first layer fire although the images need no gradient; torch warns every step.
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
         for x, y, weight, step in pieces:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = criterion(model(x), y)
@@ -129,11 +130,12 @@ def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, 
     return loss_sum / max(n_seen, 1)
 
 
-def train_model(cache_path, manifest_path, settings: dict, epsilon: float, seed: int, log=print) -> TrainResult:
+def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: float, seed: int,
+                log=print) -> TrainResult:
     """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``."""
     generator = seed_everything(seed)
     device = device_for_run()
-    manifest, data = load_splits(cache_path, manifest_path, splits=("train", "val"))
+    manifest, data = load_splits(cache_path, manifest_path, split_path, splits=("train", "val"))
     train, val = data["train"], data["val"]
     image = train[0][0]
     model_spec = dict(spatial_dims=image.ndim - 1, in_channels=image.shape[0], labels=label_names(manifest),
@@ -141,7 +143,8 @@ def train_model(cache_path, manifest_path, settings: dict, epsilon: float, seed:
     net = build_model(model_spec["spatial_dims"], model_spec["in_channels"], len(model_spec["labels"]),
                       model_spec["width"], model_spec["num_groups"]).to(device)
     model, optimizer = net, make_optimizer(net.parameters(), settings["optimizer"])
-    criterion = WeightedBCE(positive_class_weights(train.labels)).to(device)
+    # Class weights from the training labels would be a statistic of private data outside the accounting.
+    criterion = WeightedBCE(positive_class_weights(val.labels)).to(device)
     loader = DataLoader(train, batch_size=settings["logical_batch_size"], shuffle=True, generator=generator,
                         num_workers=settings.get("num_workers", 0))
     epochs, dp, private = settings["epochs"], settings["privacy"], math.isfinite(epsilon)
@@ -152,11 +155,14 @@ def train_model(cache_path, manifest_path, settings: dict, epsilon: float, seed:
         engine, delta = None, None
         log("non-private training (ε = inf): no clipping, no noise")
 
-    history, best_state, best_auroc = [], None, -math.inf
+    history, best_state, best_auroc, best_epoch = [], None, -math.inf, None
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         loss = _train_epoch(model, optimizer, criterion, loader, settings["physical_batch_size"], private, device)
         scores = predict_probabilities(net, val, settings["physical_batch_size"], device)
+        if not np.isfinite(scores).all():
+            raise TrainingError(f"epoch {epoch}: the model diverged (non-finite outputs); lower "
+                                f"training.optimizer.lr (now {settings['optimizer']['lr']})")
         val_auroc = float(roc_auc_score(val.labels.numpy(), scores, average="macro"))
         spent = engine.get_epsilon(delta) if private else math.inf
         history.append(dict(epoch=epoch, train_loss=loss, val_auroc=val_auroc, epsilon_spent=spent,
@@ -172,6 +178,8 @@ def train_model(cache_path, manifest_path, settings: dict, epsilon: float, seed:
         steps=sum(n for _, _, n in engine.accountant.history) if private else epochs * len(loader),
         epochs=epochs, accountant=dp["accountant"] if private else None,
         max_grad_norm=dp["max_grad_norm"] if private else None, n_train=len(train),
+        n_train_patients=train.rows["patient_id"].nunique(),
+        max_images_per_patient=int(train.rows["patient_id"].value_counts().max()),
     )
     return TrainResult(best_state, model_spec, pd.DataFrame(history), record, best_epoch)
 

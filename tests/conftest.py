@@ -30,7 +30,7 @@ def write_cache(directory, n_per_split=(64, 24, 24), labels=("a", "b"), size=16,
     for i in range(len(labels)):
         r, c = divmod(i, 2)
         images[y[:, i] == 1, 0, r * half : r * half + half // 2, c * half : c * half + half // 2] += 0.6
-    cache_path, manifest_path = directory / "cache.npy", directory / "cache.parquet"
+    cache_path, manifest_path, split_path = (directory / name for name in ("cache.npy", "cache.parquet", "split.parquet"))
     np.save(cache_path, images)
     manifest = pd.DataFrame(
         {
@@ -45,10 +45,9 @@ def write_cache(directory, n_per_split=(64, 24, 24), labels=("a", "b"), size=16,
         }
     )
     manifest["comorbidity"] = y.sum(axis=1)
-    manifest["split"] = np.repeat(["train", "val", "test"], n_per_split)
-    manifest["cache_index"] = np.arange(n)
-    manifest.to_parquet(manifest_path, index=False)
-    return cache_path, manifest_path
+    manifest.assign(cache_index=np.arange(n)).to_parquet(manifest_path, index=False)
+    manifest.assign(split=np.repeat(["train", "val", "test"], n_per_split)).to_parquet(split_path, index=False)
+    return cache_path, manifest_path, split_path
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from privfair.data import load_splits
 from privfair.errors import ConfigError, ManifestError
 from privfair.ingest import SYNTH_CXR_FINDINGS, ingest
 from privfair.manifest import assert_patient_level
-from privfair.preprocess import build_cache
+from privfair.preprocess import build_cache, build_transforms
 from privfair.split import split_patients
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
@@ -98,15 +98,20 @@ def test_split_refuses_a_split_without_both_classes(cxr_export):
 
 
 def test_radiograph_cache_is_resized_scaled_and_memory_mapped(cxr_export, tmp_path):
-    split = split_patients(ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]}), FRACTIONS, seed=0)
-    cache, manifest = tmp_path / "cache.npy", tmp_path / "cache.parquet"
-    build_cache(split, {"spatial_size": [16, 16], "cache_dtype": "float16"}, cache, manifest)
+    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})
+    cache, cache_manifest, split_path = tmp_path / "cache.npy", tmp_path / "cache.parquet", tmp_path / "split.parquet"
+    build_cache(manifest, {"spatial_size": [16, 16], "cache_dtype": "float16"}, cache, cache_manifest)
     array = np.load(cache, mmap_mode="r")
-    assert isinstance(array, np.memmap) and array.shape == (len(split), 1, 16, 16) and array.dtype == np.float16
+    assert isinstance(array, np.memmap) and array.shape == (len(manifest), 1, 16, 16) and array.dtype == np.float16
     assert array.min() >= 0 and array.max() <= 1 and array.max() > 0.5
-    table, data = load_splits(cache, manifest)
+    # The split is joined at load time, so a new split reuses the cache.
+    split_patients(manifest, FRACTIONS, seed=0).to_parquet(split_path)
+    table, data = load_splits(cache, cache_manifest, split_path)
     image, label = data["test"][0]
     assert image.shape == (1, 16, 16) and label.shape == (len(SYNTH_CXR_FINDINGS),)
+    row = data["test"].rows.iloc[0]
+    expected = build_transforms({"spatial_size": [16, 16]})(row["path"])  # same image, transformed afresh
+    assert np.allclose(image.numpy(), np.asarray(expected), atol=1e-3)
     assert set(table["split"]) == {"train", "val", "test"}
 
 
@@ -133,8 +138,10 @@ def test_an_unreadable_image_is_named(cxr_export, tmp_path):
     split = split_patients(ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]}), FRACTIONS, seed=0)
     broken = split["path"].iloc[2]
     open(broken, "wb").write(b"not a png")
-    with pytest.raises(ManifestError, match=broken):
-        build_cache(split, {"spatial_size": [16, 16], "cache_dtype": "float16"}, tmp_path / "c.npy", tmp_path / "c.parquet")
+    with pytest.raises(ManifestError, match=broken) as error:  # raised in a worker, reported by the main process
+        build_cache(split, {"spatial_size": [16, 16], "cache_dtype": "float16"}, tmp_path / "c.npy",
+                    tmp_path / "c.parquet", num_workers=1)
+    assert "\n" not in str(error.value)
 
 
 def test_radiographs_stay_upright_in_the_cache(tmp_path):

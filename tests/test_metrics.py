@@ -199,3 +199,20 @@ def test_missing_split_or_score_column_is_rejected():
 def test_percentile_ci_ignores_nan():
     assert percentile_ci([np.nan, 1.0, 2.0, 3.0, np.nan], ci=0.5) == (1.5, 2.5)
     assert all(np.isnan(percentile_ci([np.nan])))
+
+
+def test_bootstrap_resamples_patients_with_all_their_images():
+    rng = np.random.default_rng(3)
+    y, s = noisy_task(rng, 60, 1.0)
+    df = frame(val={"x": noisy_task(rng, 40, 1.0)}, test={"x": (y, s)})
+    test_rows = df["split"] == "test"
+    # Images 2k and 2k+1 belong to one patient: their scores must move together in every resample.
+    df.loc[test_rows, "patient_id"] = [f"q{i // 2}" for i in range(60)]
+    df.loc[test_rows, "score_x"] = np.repeat(s[::2], 2)
+    df.loc[test_rows, "true_x"] = np.repeat(y[::2], 2)
+    by_patient = evaluate_predictions(df, n_bootstrap=200, seed=0)[1]
+    one_image_each = df[~test_rows | (df.index % 2 == 0)]
+    one_image_each.loc[one_image_each["split"] == "test", "patient_id"] = [f"q{i}" for i in range(30)]
+    singles = evaluate_predictions(one_image_each, n_bootstrap=200, seed=0)[1]
+    # Duplicated images add no information, so the patient-level bootstrap equals that of one image per patient.
+    np.testing.assert_allclose(by_patient["auroc"], singles["auroc"])

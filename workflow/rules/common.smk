@@ -23,12 +23,33 @@ def get_dataset(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
+def sorted_keys(value):
+    """Snakemake compares params by their repr: sorting keys makes reordering a config file rerun nothing."""
+    if isinstance(value, dict):
+        return {key: sorted_keys(value[key]) for key in sorted(value)}
+    return value
+
+
+def get_setting(*path):
+    """A params function giving one slice of the dataset's config, e.g. get_setting("training")."""
+
+    def setting(wildcards):
+        value = get_dataset(wildcards)
+        for key in path:
+            value = value[key]
+        return sorted_keys(value)
+
+    return setting
+
+
 def get_source_dir(wildcards):
-    """Synthetic datasets are generated under results/raw; real ones are read where they lie."""
-    source = get_dataset(wildcards)["source"]
-    if "synthetic" in source:
-        return f"results/raw/{wildcards.dataset}"
-    return source["root"]
+    """The dataset's export; the embedded datasets are generated there."""
+    return f"results/raw/{wildcards.dataset}"
+
+
+def get_ingest_options(wildcards):
+    """The adapter's settings; the generator's own settings reach ingest through its input, not its params."""
+    return sorted_keys({k: v for k, v in get_dataset(wildcards)["source"].items() if k != "synthetic"})
 
 
 def get_grid_files(filename):

@@ -2,8 +2,8 @@ rule generate_synthetic:
     output:
         directory("results/raw/{dataset}"),
     params:
-        adapter=lambda w: get_dataset(w)["source"]["adapter"],
-        synthetic=lambda w: get_dataset(w)["source"]["synthetic"],
+        adapter=get_setting("source", "adapter"),
+        synthetic=get_setting("source", "synthetic"),
     log:
         "results/logs/generate_synthetic/{dataset}.log",
     conda:
@@ -18,8 +18,7 @@ rule ingest:
     output:
         "results/data/{dataset}/manifest.parquet",
     params:
-        adapter=lambda w: get_dataset(w)["source"]["adapter"],
-        options=lambda w: get_dataset(w)["source"],
+        source=get_ingest_options,
     log:
         "results/logs/ingest/{dataset}.log",
     conda:
@@ -34,7 +33,7 @@ rule split:
     output:
         "results/data/{dataset}/split.parquet",
     params:
-        split=lambda w: get_dataset(w)["split"],
+        split=get_setting("split"),
     log:
         "results/logs/split/{dataset}.log",
     conda:
@@ -45,12 +44,12 @@ rule split:
 
 rule preprocess:
     input:
-        "results/data/{dataset}/split.parquet",
+        "results/data/{dataset}/manifest.parquet",
     output:
         cache="results/data/{dataset}/cache.npy",
         manifest="results/data/{dataset}/cache.parquet",
     params:
-        preprocess=lambda w: get_dataset(w)["preprocess"],
+        preprocess=get_setting("preprocess"),
     threads: 2
     log:
         "results/logs/preprocess/{dataset}.log",

@@ -5,7 +5,7 @@ rule evaluate:
         summary=f"{RUN_DIR}/metrics.parquet",
         bootstrap=f"{RUN_DIR}/bootstrap.parquet",
     params:
-        evaluation=config["evaluation"],
+        evaluation=sorted_keys(config["evaluation"]),
     log:
         "results/logs/evaluate/{dataset}/eps-{epsilon}_seed-{seed}.log",
     conda:

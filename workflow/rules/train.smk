@@ -2,12 +2,13 @@ rule train:
     input:
         cache="results/data/{dataset}/cache.npy",
         manifest="results/data/{dataset}/cache.parquet",
+        split="results/data/{dataset}/split.parquet",
     output:
         model=f"{RUN_DIR}/model.pt",
         history=f"{RUN_DIR}/history.csv",
         privacy=f"{RUN_DIR}/privacy.json",
     params:
-        training=lambda w: get_dataset(w)["training"],
+        training=get_setting("training"),
     threads: 1
     log:
         "results/logs/train/{dataset}/eps-{epsilon}_seed-{seed}.log",
@@ -24,10 +25,11 @@ rule predict:
         model=f"{RUN_DIR}/model.pt",
         cache="results/data/{dataset}/cache.npy",
         manifest="results/data/{dataset}/cache.parquet",
+        split="results/data/{dataset}/split.parquet",
     output:
         f"{RUN_DIR}/predictions.parquet",
     params:
-        batch_size=lambda w: get_dataset(w)["training"]["physical_batch_size"],
+        batch_size=get_setting("training", "physical_batch_size"),
     threads: 1
     log:
         "results/logs/predict/{dataset}/eps-{epsilon}_seed-{seed}.log",

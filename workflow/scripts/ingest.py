@@ -3,7 +3,8 @@ from privfair.steps import run_step
 
 
 def main(snakemake):
-    manifest = ingest(snakemake.params.adapter, snakemake.input[0], snakemake.params.options)
+    source = snakemake.params.source
+    manifest = ingest(source["adapter"], snakemake.input[0], source)
     print(f"{len(manifest)} images of {manifest['patient_id'].nunique()} patients")
     manifest.to_parquet(snakemake.output[0], index=False)
 

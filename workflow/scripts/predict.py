@@ -10,7 +10,7 @@ def main(snakemake):
     torch.set_num_threads(snakemake.threads)
     device = device_for_run()
     model, checkpoint = load_model(snakemake.input.model, device)
-    _, data = load_splits(snakemake.input.cache, snakemake.input.manifest, splits=("val", "test"))
+    _, data = load_splits(snakemake.input.cache, snakemake.input.manifest, snakemake.input.split, ("val", "test"))
     tables = [
         predictions_table(images, checkpoint["model"]["labels"],
                           predict_probabilities(model, images, snakemake.params.batch_size, device))

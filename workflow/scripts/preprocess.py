@@ -5,8 +5,8 @@ from privfair.steps import run_step
 
 
 def main(snakemake):
-    split = pd.read_parquet(snakemake.input[0])
-    build_cache(split, snakemake.params.preprocess, snakemake.output.cache, snakemake.output.manifest,
+    manifest = pd.read_parquet(snakemake.input[0])
+    build_cache(manifest, snakemake.params.preprocess, snakemake.output.cache, snakemake.output.manifest,
                 num_workers=snakemake.threads - 1)
 
 

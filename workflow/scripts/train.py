@@ -10,7 +10,7 @@ from privfair.training import save_checkpoint, train_model
 def main(snakemake):
     torch.set_num_threads(snakemake.threads)
     w = snakemake.wildcards
-    result = train_model(snakemake.input.cache, snakemake.input.manifest, snakemake.params.training,
+    result = train_model(snakemake.input.cache, snakemake.input.manifest, snakemake.input.split, snakemake.params.training,
                          epsilon=parse_epsilon(w.epsilon), seed=int(w.seed))
     save_checkpoint(snakemake.output.model, result)
     result.history.to_csv(snakemake.output.history, index=False)
