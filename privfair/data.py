@@ -21,7 +21,7 @@ class CachedImages(torch.utils.data.Dataset):
     def __init__(self, cache_path: str | Path, manifest: pd.DataFrame, split: str):
         self.cache_path = str(cache_path)
         self.rows = manifest[manifest["split"] == split].reset_index(drop=True)
-        self.labels = torch.as_tensor(self.rows[label_columns(manifest)].to_numpy(dtype=np.float32))
+        self.labels = torch.tensor(self.rows[label_columns(manifest)].to_numpy(dtype=np.float32))  # pandas arrays are read-only
         self._array = None
 
     def __len__(self):
@@ -30,7 +30,8 @@ class CachedImages(torch.utils.data.Dataset):
     def __getitem__(self, index):
         if self._array is None:
             self._array = np.load(self.cache_path, mmap_mode="r")
-        image = torch.from_numpy(np.asarray(self._array[self.rows.at[index, "cache_index"]], dtype=np.float32))
+        # A copy: the memory map is read-only, and float32 caches would otherwise be shared with the tensor.
+        image = torch.from_numpy(np.array(self._array[self.rows.at[index, "cache_index"]], dtype=np.float32))
         return image, self.labels[index]
 
 

@@ -48,7 +48,7 @@ def ct_transforms(spatial_size: list[int], pixdim: list[float], hu_window: list[
         [
             LoadImage(image_only=True, reader="NibabelReader"),
             EnsureChannelFirst(),
-            Orientation(axcodes="RAS"),
+            Orientation(axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),  # NIfTI's world axes
             Spacing(pixdim=pixdim, mode="bilinear"),
             ScaleIntensityRange(a_min=hu_window[0], a_max=hu_window[1], b_min=0.0, b_max=1.0, clip=True),
             ResizeWithPadOrCrop(spatial_size),
