@@ -19,7 +19,7 @@ RUN_KEYS = ["dataset", "epsilon", "seed"]
 RECORD_COLUMNS = ["epsilon_spent", "delta", "noise_multiplier"]
 PRIVACY_UTILITY_COLUMNS = [
     "dataset", "epsilon", "n_seeds", "auroc_mean", "auroc_sd", "ci_low", "ci_high",
-    "drop", "drop_ci_low", "drop_ci_high", "epsilon_spent_max", "delta", "noise_multiplier_mean",
+    "drop", "drop_ci_low", "drop_ci_high", "epsilon_spent_max", "delta", "noise_multiplier_mean", "ci_level",
 ]
 PER_LABEL_COLUMNS = ["dataset", "epsilon", "label", "n_seeds", "auroc_mean", "auroc_sd", "ci_low", "ci_high"]
 
@@ -107,6 +107,7 @@ def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0
             # delta is fixed per dataset by the training config; max just skips non-private NaNs.
             "delta": group["delta"].max(),
             "noise_multiplier_mean": group["noise_multiplier"].mean(),
+            "ci_level": ci,  # so that tables and figures label their intervals truthfully
         }
         row["ci_low"], row["ci_high"] = percentile_ci(boot.to_numpy(), ci)
         reference = (dataset, math.inf)
@@ -170,8 +171,14 @@ def _fmt_number(value: float, spec: str) -> str:
     return "∞" if math.isinf(value) else format(value, spec)
 
 
+def ci_label(table: pd.DataFrame) -> str:
+    """"95% CI" for a table with a ``ci_level`` column of 0.95; plain "CI" when the level is unknown."""
+    return f"{table['ci_level'].iloc[0]:.0%} CI" if "ci_level" in table.columns and len(table) else "CI"
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """Render a :func:`privacy_utility_table` or :func:`per_label_table` as a markdown table."""
+    ci = ci_label(table)
     # (header, column that must be present for it to be shown, cell formatter)
     columns = [
         ("Dataset", "dataset", lambda r: str(r["dataset"])),
@@ -179,8 +186,8 @@ def to_markdown(table: pd.DataFrame) -> str:
         ("ε", "epsilon", lambda r: _fmt_epsilon(r["epsilon"])),
         ("Seeds", "n_seeds", lambda r: str(r["n_seeds"])),
         ("AUROC (mean ± SD)", "auroc_mean", lambda r: _fmt_mean_sd(r["auroc_mean"], r["auroc_sd"])),
-        ("95% CI", "ci_low", lambda r: _fmt_ci(r["ci_low"], r["ci_high"])),
-        ("Δ vs non-private [95% CI]", "drop", _fmt_drop),
+        (ci, "ci_low", lambda r: _fmt_ci(r["ci_low"], r["ci_high"])),
+        (f"Δ vs non-private [{ci}]", "drop", _fmt_drop),
         ("ε spent (max)", "epsilon_spent_max", lambda r: _fmt_number(r["epsilon_spent_max"], ".3g")),
         ("δ", "delta", lambda r: _fmt_number(r["delta"], ".1e")),
         ("Noise σ (mean)", "noise_multiplier_mean", lambda r: _fmt_number(r["noise_multiplier_mean"], ".2f")),

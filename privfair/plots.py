@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullLocator
 
+from privfair.aggregate import ci_label
+
 PANEL_SIZE_IN = (3.5, 2.8)
 # Axis range used when a dataset has only the non-private model (nothing to span).
 FALLBACK_EPSILON_RANGE = (0.1, 100.0)
@@ -41,8 +43,7 @@ DP_COLOR = "C0"
 NON_PRIVATE_COLOR = "0.35"
 EPSILON_LABEL = "Privacy budget ε (log scale)"
 # Legend entries of the privacy-utility figure, in display order.
-DP_MEAN, DP_CI = "DP (mean ± SD over seeds)", "DP 95% bootstrap CI"
-NP_MEAN, NP_CI = "Non-private", "Non-private 95% CI"
+DP_MEAN, NP_MEAN = "DP (mean ± SD over seeds)", "Non-private"
 
 
 @contextmanager
@@ -90,13 +91,14 @@ def plot_privacy_utility(table: pd.DataFrame, path_png, path_pdf) -> None:
     Non-private: dashed line at its mean with its CI as a lighter band.
     """
     datasets = list(dict.fromkeys(table["dataset"]))
+    dp_ci, np_ci = f"DP {ci_label(table)} (bootstrap)", f"Non-private {ci_label(table)}"
     with _panel_figure(datasets, path_png, path_pdf) as panels:
         for dataset, ax in panels.items():
             rows = table[table["dataset"] == dataset]
             private, non_private = _split_private(rows)
             if not private.empty:
                 eps = private["epsilon"].to_numpy(dtype=float)
-                ci_style = {"color": DP_COLOR, "alpha": 0.2, "label": DP_CI}
+                ci_style = {"color": DP_COLOR, "alpha": 0.2, "label": dp_ci}
                 if len(eps) > 1:
                     ax.fill_between(eps, private["ci_low"], private["ci_high"], linewidth=0, **ci_style)
                 else:  # a band needs two budgets; show the lone budget's CI as a wide bar instead
@@ -105,7 +107,7 @@ def plot_privacy_utility(table: pd.DataFrame, path_png, path_pdf) -> None:
                             marker="o", capsize=2, label=DP_MEAN)
             for _, row in non_private.iterrows():
                 ax.axhspan(row["ci_low"], row["ci_high"], color=NON_PRIVATE_COLOR, alpha=0.12, linewidth=0,
-                           label=NP_CI)
+                           label=np_ci)
                 ax.axhline(row["auroc_mean"], color=NON_PRIVATE_COLOR, linestyle="--", label=NP_MEAN)
             _epsilon_axis(ax, rows["epsilon"], "Test macro AUROC")
         # Entries are the same in every panel: one legend under the figure, each entry once.
@@ -113,7 +115,7 @@ def plot_privacy_utility(table: pd.DataFrame, path_png, path_pdf) -> None:
         for ax in panels.values():
             for handle, label in zip(*ax.get_legend_handles_labels()):
                 entries.setdefault(label, handle)
-        shown = [label for label in (DP_MEAN, DP_CI, NP_MEAN, NP_CI) if label in entries]
+        shown = [label for label in (DP_MEAN, dp_ci, NP_MEAN, np_ci) if label in entries]
         figure = next(iter(panels.values())).figure
         figure.legend([entries[label] for label in shown], shown, loc="upper center", bbox_to_anchor=(0.5, 0.0),
                          ncol=2 if len(panels) == 1 else 4, frameon=False)

@@ -169,6 +169,14 @@ def test_to_markdown(study):
     assert f"{chest_1['auroc_mean']:.3f} ± {chest_1['auroc_sd']:.3f}" in lines[2]
     assert f"[{chest_1['ci_low']:.2f}, {chest_1['ci_high']:.2f}]" in lines[2]
     assert "| Label |" in to_markdown(per_label_table(runs))
+    assert "| 95% CI |" in md
+
+
+def test_the_configured_ci_level_is_used_and_labelled(study):
+    runs, bootstraps, table = study
+    narrow = privacy_utility_table(runs, bootstraps, ci=0.5)
+    assert (narrow["ci_high"] - narrow["ci_low"] < table["ci_high"] - table["ci_low"]).all()
+    assert "| 50% CI |" in to_markdown(narrow) and "[50% CI]" in to_markdown(narrow)
 
 
 def assert_figures(tmp_path, name):
