@@ -61,15 +61,15 @@ def _macro_auroc(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[(runs["label"] == MACRO) & (runs["metric"] == "auroc")]
 
 
-def _seed_averaged_bootstrap(bootstraps: dict, dataset: str, epsilon: float, seeds) -> pd.Series:
-    """Per-resample macro AUROC averaged over seeds (NaN where any seed's resample is undefined)."""
+def _seed_averaged_bootstrap(bootstraps: dict, dataset: str, epsilon: float, seeds, label: str = MACRO) -> pd.Series:
+    """Per-resample AUROC of ``label`` averaged over seeds (NaN where any seed's resample is undefined)."""
     per_seed = {}
     for seed in seeds:
         key = (dataset, epsilon, seed)
         if key not in bootstraps:
             raise KeyError(f"no bootstrap table for run {key}")
         boot = bootstraps[key]
-        per_seed[seed] = boot.loc[boot["label"] == MACRO].set_index("resample")["auroc"].sort_index()
+        per_seed[seed] = boot.loc[boot["label"] == label].set_index("resample")["auroc"].sort_index()
     reference = next(iter(per_seed.values())).index
     if any(not s.index.equals(reference) for s in per_seed.values()):
         raise ValueError(f"bootstrap resamples differ between seeds of {dataset!r} at epsilon={epsilon}")
@@ -121,25 +121,25 @@ def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0
     return pd.DataFrame(rows, columns=PRIVACY_UTILITY_COLUMNS)
 
 
-def per_label_table(runs: pd.DataFrame) -> pd.DataFrame:
+def per_label_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -> pd.DataFrame:
     """Test AUROC per (dataset, epsilon, label) over seeds (macro excluded).
 
     Columns ``dataset, epsilon, label, n_seeds, auroc_mean, auroc_sd`` (ddof=1) and
-    ``ci_low, ci_high``: the per-run bootstrap CI bounds averaged over seeds. Labels keep
-    their order of appearance (the predictions' column order).
+    ``ci_low, ci_high``: percentile CI of the per-resample AUROC averaged over seeds, as for
+    the macro AUROC. Labels keep their order of appearance (the predictions' column order).
     """
     auroc = runs[(runs["metric"] == "auroc") & (runs["label"] != MACRO)]
-    table = (
-        auroc.groupby(["dataset", "epsilon", "label"], sort=False)
-        .agg(
-            n_seeds=("value", "size"),
-            auroc_mean=("value", "mean"),
-            auroc_sd=("value", lambda v: v.std(ddof=1)),
-            ci_low=("ci_low", "mean"),
-            ci_high=("ci_high", "mean"),
-        )
-        .reset_index()
-    )
+    groups = auroc.groupby(["dataset", "epsilon", "label"], sort=False)
+    table = groups.agg(
+        n_seeds=("value", "size"),
+        auroc_mean=("value", "mean"),
+        auroc_sd=("value", lambda v: v.std(ddof=1)),
+    ).reset_index()
+    bounds = [
+        percentile_ci(_seed_averaged_bootstrap(bootstraps, dataset, epsilon, group["seed"], label).to_numpy(), ci)
+        for (dataset, epsilon, label), group in groups
+    ]
+    table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     # Stable sort: label order within each (dataset, epsilon) stays as it first appeared.
     return table.sort_values(["dataset", "epsilon"], kind="stable", ignore_index=True)[PER_LABEL_COLUMNS]
 

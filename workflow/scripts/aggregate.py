@@ -13,7 +13,7 @@ def main(snakemake):
     table = privacy_utility_table(runs, bootstraps, ci=snakemake.params.ci)
     runs.to_csv(snakemake.output.runs, index=False)
     table.to_csv(snakemake.output.table, index=False)
-    per_label_table(runs).to_csv(snakemake.output.per_label, index=False)
+    per_label_table(runs, bootstraps, ci=snakemake.params.ci).to_csv(snakemake.output.per_label, index=False)
     with open(snakemake.output.markdown, "w") as f:
         f.write(to_markdown(table))
 
