@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from privfair.errors import ConfigError
+
 MIN_AGE = 18
 MAX_AGE = 95
 # Age = MIN_AGE + (MAX_AGE - MIN_AGE) * Beta(a, b): mean ~66 y, sd ~15 y, so
@@ -38,7 +40,7 @@ def patient_ids(n_patients: int, min_width: int) -> list[str]:
 def sample_demographics(rng: np.random.Generator, n_patients: int) -> tuple[np.ndarray, np.ndarray]:
     """Return (integer ages, sexes as ``"M"``/``"F"`` strings) for ``n_patients`` patients."""
     if n_patients < 1:
-        raise ValueError(f"n_patients must be >= 1, got {n_patients}")
+        raise ConfigError(f"n_patients must be >= 1, got {n_patients}")
     ages = MIN_AGE + (MAX_AGE - MIN_AGE) * rng.beta(*AGE_BETA, size=n_patients)
     sexes = np.where(rng.random(n_patients) < FEMALE_FRACTION, "F", "M")
     return np.rint(ages).astype(np.int64), sexes
@@ -77,34 +79,34 @@ def parse_subgroup_effect(spec: Mapping | None, findings: Sequence[str]) -> Subg
     if spec is None:
         return None
     if not isinstance(spec, Mapping):
-        raise ValueError(f"subgroup_effect must be a dict or None, got {type(spec).__name__}")
+        raise ConfigError(f"subgroup_effect must be a dict or None, got {type(spec).__name__}")
     unknown = sorted(set(spec) - set(_REQUIRED_KEYS) - set(_OPTIONAL_KEYS))
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"subgroup_effect has unknown key(s) {unknown}; allowed: {list(_REQUIRED_KEYS + _OPTIONAL_KEYS)}"
         )
     for key in _REQUIRED_KEYS:
         if key not in spec:
-            raise ValueError(f"subgroup_effect is missing required key '{key}'")
+            raise ConfigError(f"subgroup_effect is missing required key '{key}'")
 
     finding = spec["finding"]
     if finding not in findings:
-        raise ValueError(f"subgroup_effect 'finding'={finding!r} is unknown; expected one of {list(findings)}")
+        raise ConfigError(f"subgroup_effect 'finding'={finding!r} is unknown; expected one of {list(findings)}")
     attribute = spec["attribute"]
     if attribute not in ATTRIBUTES:
-        raise ValueError(f"subgroup_effect 'attribute'={attribute!r} is unknown; expected one of {list(ATTRIBUTES)}")
+        raise ConfigError(f"subgroup_effect 'attribute'={attribute!r} is unknown; expected one of {list(ATTRIBUTES)}")
 
     group = spec["group"]
     if attribute == "age":
         try:
             lo, hi = (float(v) for v in group)
         except (TypeError, ValueError):
-            raise ValueError(f"subgroup_effect 'group' for age must be [lo, hi], got {group!r}") from None
+            raise ConfigError(f"subgroup_effect 'group' for age must be [lo, hi], got {group!r}") from None
         if not lo < hi:
-            raise ValueError(f"subgroup_effect 'group' for age needs lo < hi, got {group!r}")
+            raise ConfigError(f"subgroup_effect 'group' for age needs lo < hi, got {group!r}")
         group = (lo, hi)
     elif group not in SEXES:
-        raise ValueError(f"subgroup_effect 'group' for sex must be one of {list(SEXES)}, got {group!r}")
+        raise ConfigError(f"subgroup_effect 'group' for sex must be one of {list(SEXES)}, got {group!r}")
 
     factors = {}
     for key in _OPTIONAL_KEYS:
@@ -112,9 +114,9 @@ def parse_subgroup_effect(spec: Mapping | None, findings: Sequence[str]) -> Subg
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"subgroup_effect '{key}' must be a number, got {value!r}") from None
+            raise ConfigError(f"subgroup_effect '{key}' must be a number, got {value!r}") from None
         if not (math.isfinite(value) and value >= 0.0):
-            raise ValueError(f"subgroup_effect '{key}' must be a finite number >= 0, got {value!r}")
+            raise ConfigError(f"subgroup_effect '{key}' must be a finite number >= 0, got {value!r}")
         factors[key] = value
     return SubgroupEffect(finding, attribute, group, **factors)
 

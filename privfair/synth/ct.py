@@ -18,6 +18,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from privfair.errors import ConfigError
+
 from ._common import (
     REFERENCE_AGE,
     ensure_dirs,
@@ -97,7 +99,7 @@ def generate_synth_ct(
     effect = parse_subgroup_effect(subgroup_effect, FINDINGS)
     shape = tuple(int(n) for n in shape)
     if len(shape) != 3 or min(shape) < 8:
-        raise ValueError(f"shape must be three sizes >= 8, got {shape}")
+        raise ConfigError(f"shape must be three sizes >= 8, got {shape}")
 
     # Separate streams so the label model never shifts the anatomy of any volume.
     label_rng, voxel_rng = np.random.default_rng(seed).spawn(2)

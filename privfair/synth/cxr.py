@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from privfair.errors import ConfigError
+
 from ._common import (
     MAX_AGE,
     REFERENCE_AGE,
@@ -132,9 +134,9 @@ def generate_synth_cxr(
     effect = parse_subgroup_effect(subgroup_effect, FINDINGS)
     lo, hi = images_per_patient
     if not 1 <= lo <= hi:
-        raise ValueError(f"images_per_patient must satisfy 1 <= lo <= hi, got {images_per_patient}")
+        raise ConfigError(f"images_per_patient must satisfy 1 <= lo <= hi, got {images_per_patient}")
     if image_size < 16:
-        raise ValueError(f"image_size must be >= 16, got {image_size}")
+        raise ConfigError(f"image_size must be >= 16, got {image_size}")
 
     # Separate streams: labels never shift the pixels of other images, and a
     # subgroup effect leaves every image outside the group byte-identical.
