@@ -139,7 +139,7 @@ def per_label_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -
         percentile_ci(_seed_averaged_bootstrap(bootstraps, dataset, epsilon, group["seed"], label).to_numpy(), ci)
         for (dataset, epsilon, label), group in groups
     ]
-    table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    table["ci_low"], table["ci_high"] = zip(*bounds)
     # Stable sort: label order within each (dataset, epsilon) stays as it first appeared.
     return table.sort_values(["dataset", "epsilon"], kind="stable", ignore_index=True)[PER_LABEL_COLUMNS]
 

@@ -21,7 +21,8 @@ class CachedImages(torch.utils.data.Dataset):
     def __init__(self, cache_path: str | Path, manifest: pd.DataFrame, split: str):
         self.cache_path = str(cache_path)
         self.rows = manifest[manifest["split"] == split].reset_index(drop=True)
-        self.labels = torch.tensor(self.rows[label_columns(manifest)].to_numpy(dtype=np.float32))  # pandas arrays are read-only
+        # torch.tensor copies: pandas hands out read-only arrays.
+        self.labels = torch.tensor(self.rows[label_columns(manifest)].to_numpy(dtype=np.float32))
         self._array = None
 
     def __len__(self):
