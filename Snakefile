@@ -1,6 +1,6 @@
 # privfair: privacy-utility-fairness study of medical-imaging classifiers.
 # Raw images -> manifest -> patient-level split -> MONAI cache -> (dataset, epsilon, seed) training grid
-# -> predictions -> bootstrap evaluation -> tables and figures.
+# -> predictions -> bootstrap evaluation and subgroup metrics -> fairness statistics, tables, figures, report.
 
 configfile: "config/config.yaml"
 
@@ -9,6 +9,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/fairness.smk"
 include: "workflow/rules/report.smk"
 
 

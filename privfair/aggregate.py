@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from privfair.metrics import MACRO, percentile_ci
+from privfair.tables import ci_header, fmt_ci, fmt_epsilon, fmt_mean_sd, markdown_table
 
 RUN_KEYS = ["dataset", "epsilon", "seed"]
 RECORD_COLUMNS = ["epsilon_spent", "delta", "noise_multiplier"]
@@ -144,25 +145,13 @@ def per_label_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -
     return table.sort_values(["dataset", "epsilon"], kind="stable", ignore_index=True)[PER_LABEL_COLUMNS]
 
 
-def _fmt_epsilon(epsilon: float) -> str:
-    return "∞ (non-private)" if math.isinf(epsilon) else f"{epsilon:g}"
-
-
-def _fmt_mean_sd(mean: float, sd: float) -> str:
-    return f"{mean:.3f}" if math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
-
-
-def _fmt_ci(low: float, high: float, digits: int = 2) -> str:
-    return "—" if math.isnan(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
-
-
 def _fmt_drop(row) -> str:
     if math.isnan(row["drop"]):
         return "—"
     if math.isinf(row["epsilon"]):
         return "reference"
     # Drops are small, so they get one more digit than AUROC CIs.
-    return f"{row['drop']:+.3f} {_fmt_ci(row['drop_ci_low'], row['drop_ci_high'], digits=3)}"
+    return f"{row['drop']:+.3f} {fmt_ci(row['drop_ci_low'], row['drop_ci_high'], digits=3)}"
 
 
 def _fmt_number(value: float, spec: str) -> str:
@@ -171,33 +160,22 @@ def _fmt_number(value: float, spec: str) -> str:
     return "∞" if math.isinf(value) else format(value, spec)
 
 
-def ci_label(table: pd.DataFrame) -> str:
-    """"95% CI" for a table with a ``ci_level`` column of 0.95; plain "CI" when the level is unknown."""
-    return f"{table['ci_level'].iloc[0]:.0%} CI" if "ci_level" in table.columns and len(table) else "CI"
-
-
 def to_markdown(table: pd.DataFrame) -> str:
     """Render a :func:`privacy_utility_table` or :func:`per_label_table` as a markdown table."""
-    ci = ci_label(table)
+    ci = ci_header(table)
     # (header, column that must be present for it to be shown, cell formatter)
     columns = [
         ("Dataset", "dataset", lambda r: str(r["dataset"])),
         ("Label", "label", lambda r: str(r["label"])),
-        ("ε", "epsilon", lambda r: _fmt_epsilon(r["epsilon"])),
+        ("ε", "epsilon", lambda r: fmt_epsilon(r["epsilon"])),
         ("Seeds", "n_seeds", lambda r: str(r["n_seeds"])),
-        ("AUROC (mean ± SD)", "auroc_mean", lambda r: _fmt_mean_sd(r["auroc_mean"], r["auroc_sd"])),
-        (ci, "ci_low", lambda r: _fmt_ci(r["ci_low"], r["ci_high"])),
+        ("AUROC (mean ± SD)", "auroc_mean", lambda r: fmt_mean_sd(r["auroc_mean"], r["auroc_sd"])),
+        (ci, "ci_low", lambda r: fmt_ci(r["ci_low"], r["ci_high"])),
         (f"Δ vs non-private [{ci}]", "drop", _fmt_drop),
         ("ε spent (max)", "epsilon_spent_max", lambda r: _fmt_number(r["epsilon_spent_max"], ".3g")),
         ("δ", "delta", lambda r: _fmt_number(r["delta"], ".1e")),
         ("Noise σ (mean)", "noise_multiplier_mean", lambda r: _fmt_number(r["noise_multiplier_mean"], ".2f")),
     ]
     shown = {header: fmt for header, column, fmt in columns if column in table.columns}
-    lines = [
-        "| " + " | ".join(shown) + " |",
-        "|" + "|".join(":---" if name in ("Dataset", "Label") else "---:" for name in shown) + "|",
-    ]
-    for _, row in table.iterrows():
-        cells = (fmt(row).replace("|", "\\|") for fmt in shown.values())
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    view = pd.DataFrame({header: [fmt(row) for _, row in table.iterrows()] for header, fmt in shown.items()})
+    return markdown_table(view, text_columns=("Dataset", "Label"))

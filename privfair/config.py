@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from privfair.errors import ConfigError
+from privfair.subgroups import check_fairness_spec
 
 
 def epsilon_label(epsilon) -> str:
@@ -34,6 +35,7 @@ def check_study(config: dict) -> None:
     labels = [epsilon_label(e) for e in study["epsilons"]]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"study.epsilons: duplicate values {study['epsilons']}")
+    check_fairness_spec(config["fairness"])
 
 
 def check_dataset(name: str, dataset: dict) -> None:

@@ -93,6 +93,25 @@ def resample_counts(indices: np.ndarray) -> np.ndarray:
     return np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n)
 
 
+def sorted_test_rows(test: pd.DataFrame) -> pd.DataFrame:
+    """Test rows ordered by image_id: bootstrap counts address rows by position, so position i must be the same
+    image for every model, whatever order its predictions file was written in."""
+    test = test.sort_values("image_id", kind="stable")
+    if test["image_id"].duplicated().any():
+        raise ValueError("duplicate image_id in the 'test' split; paired resampling needs unique images")
+    return test
+
+
+def patient_resample_counts(test: pd.DataFrame, n_bootstrap: int, seed: int) -> np.ndarray:
+    """Row multiplicities (n_bootstrap, len(test)) of a cluster bootstrap of the patients of ``test``.
+
+    Patients, not images, are resampled: images of one patient are not independent observations. Sorted patient
+    ids make resample i the same draw of patients for every model of the dataset (a paired bootstrap).
+    """
+    patients, patient_of_row = np.unique(test["patient_id"].astype(str).to_numpy(), return_inverse=True)
+    return resample_counts(bootstrap_indices(len(patients), n_bootstrap, seed))[:, patient_of_row]
+
+
 def labels_of(predictions: pd.DataFrame) -> list[str]:
     """Label names, in column order, from the ``true_<label>`` columns; checks each has a ``score_<label>``."""
     labels = [c[len(TRUE_PREFIX):] for c in predictions.columns if c.startswith(TRUE_PREFIX)]
@@ -161,15 +180,8 @@ def evaluate_predictions(
         if rows.empty:
             raise ValueError(f"predictions have no {split!r} rows")
     labels = labels_of(predictions)
-    # Bootstrap indices address test rows by position; ordering by image_id makes position i
-    # the same image for every model, whatever order its predictions file was written in.
-    test = splits["test"].sort_values("image_id", kind="stable")
-    if test["image_id"].duplicated().any():
-        raise ValueError("duplicate image_id in the 'test' split; paired resampling needs unique images")
-    # Patients, not images, are resampled: images of one patient are not independent observations. Sorted
-    # patient ids make resample i the same draw of patients for every model of the dataset.
-    patients, patient_of_row = np.unique(test["patient_id"].astype(str).to_numpy(), return_inverse=True)
-    counts = resample_counts(bootstrap_indices(len(patients), n_bootstrap, seed))[:, patient_of_row]
+    test = sorted_test_rows(splits["test"])
+    counts = patient_resample_counts(test, n_bootstrap, seed)
 
     rows, boot = [], {}
     for label in labels:

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from privfair.aggregate import ci_label
+from privfair.tables import ci_header
 
 PANEL_SIZE_IN = (3.5, 2.8)
 # Axis range used when a dataset has only the non-private model (nothing to span).
@@ -47,16 +47,23 @@ DP_MEAN, NP_MEAN = "DP (mean ± SD over seeds)", "Non-private"
 
 
 @contextmanager
-def _panel_figure(datasets: list[str], path_png, path_pdf):
-    """Yield ``{dataset: axes}`` (one panel per dataset, side by side); on exit lay out and save PNG + PDF."""
-    if not datasets:
+def panel_figure(panels: list, path_png, path_pdf, ncols: int | None = None):
+    """Yield ``{panel: axes}`` (side by side, wrapping after ``ncols``); on exit lay out and save PNG + PDF.
+
+    A panel key is its title; a tuple key is titled by its parts joined with " · ".
+    """
+    if not panels:
         raise ValueError("nothing to plot: the table has no rows")
+    ncols = ncols or len(panels)
+    nrows = math.ceil(len(panels) / ncols)
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(PANEL_SIZE_IN[0] * len(datasets), PANEL_SIZE_IN[1]))
-        axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-        for dataset, ax in zip(datasets, axes):
-            ax.set_title(dataset)
-        yield dict(zip(datasets, axes))
+        fig = Figure(figsize=(PANEL_SIZE_IN[0] * ncols, PANEL_SIZE_IN[1] * nrows))
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for panel, ax in zip(panels, axes):
+            ax.set_title(" · ".join(panel) if isinstance(panel, tuple) else panel)
+        for ax in axes[len(panels):]:
+            ax.set_visible(False)
+        yield dict(zip(panels, axes))
         fig.tight_layout()
         for path, dpi in ((path_png, 300), (path_pdf, None)):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -91,8 +98,8 @@ def plot_privacy_utility(table: pd.DataFrame, path_png, path_pdf) -> None:
     Non-private: dashed line at its mean with its CI as a lighter band.
     """
     datasets = list(dict.fromkeys(table["dataset"]))
-    dp_ci, np_ci = f"DP {ci_label(table)} (bootstrap)", f"Non-private {ci_label(table)}"
-    with _panel_figure(datasets, path_png, path_pdf) as panels:
+    dp_ci, np_ci = f"DP {ci_header(table)} (bootstrap)", f"Non-private {ci_header(table)}"
+    with panel_figure(datasets, path_png, path_pdf) as panels:
         for dataset, ax in panels.items():
             rows = table[table["dataset"] == dataset]
             private, non_private = _split_private(rows)
@@ -128,7 +135,7 @@ def plot_per_label(per_label: pd.DataFrame, path_png, path_pdf) -> None:
     line in the same colour.
     """
     datasets = list(dict.fromkeys(per_label["dataset"]))
-    with _panel_figure(datasets, path_png, path_pdf) as panels:
+    with panel_figure(datasets, path_png, path_pdf) as panels:
         for dataset, ax in panels.items():
             rows = per_label[per_label["dataset"] == dataset]
             labels = list(dict.fromkeys(rows["label"]))

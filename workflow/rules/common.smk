@@ -17,6 +17,7 @@ wildcard_constraints:
     dataset="|".join(config["datasets"]),
     epsilon=r"inf|[0-9]+(\.[0-9]+)?",
     seed=r"[0-9]+",
+    attribute="sex|age|comorbidity",
 
 
 def get_dataset(wildcards):
@@ -52,6 +53,31 @@ def get_ingest_options(wildcards):
     return sorted_keys({k: v for k, v in get_dataset(wildcards)["source"].items() if k != "synthetic"})
 
 
+def get_subgroup_spec():
+    """The subgroup definitions: editing them re-runs the fairness rules only."""
+    statistics = ("multiple_testing", "alpha")
+    return sorted_keys({k: v for k, v in config["fairness"].items() if k not in statistics})
+
+
+def get_bootstrap_spec():
+    """The resampling that every per-run statistic shares (the CI level is applied later, across runs)."""
+    return {key: config["evaluation"][key] for key in ("n_bootstrap", "seed")}
+
+
+def get_statistics_spec():
+    return {"ci": config["evaluation"]["ci"], **{k: config["fairness"][k] for k in ("multiple_testing", "alpha")}}
+
+
+def table_outputs(*names, category="Fairness"):
+    """Each named table as CSV (in the report, with its caption), Markdown and LaTeX."""
+    outputs = {}
+    for name in names:
+        outputs[f"{name}_csv"] = report(f"results/tables/{name}.csv", caption=f"../report/{name}.rst", category=category)
+        outputs[f"{name}_md"] = f"results/tables/{name}.md"
+        outputs[f"{name}_tex"] = f"results/tables/{name}.tex"
+    return outputs
+
+
 def get_grid_files(filename):
     """One path per (dataset, epsilon, seed) point of the study grid."""
     study = config["study"]
@@ -63,13 +89,31 @@ def get_grid_files(filename):
     )
 
 
+def get_roc_epsilons(wildcards):
+    return [epsilon_label(e) for e in config["study"]["epsilons"]]
+
+
+def get_roc_runs(filename):
+    """The first seed's run at every budget of one dataset: the ROC figure shows one model per budget."""
+
+    def runs(wildcards):
+        return expand(f"{RUN_DIR}/{filename}", dataset=wildcards.dataset, epsilon=get_roc_epsilons(wildcards),
+                      seed=config["study"]["seeds"][0])
+
+    return runs
+
+
+def get_single_attributes():
+    return list(config["fairness"]["attributes"])
+
+
 def get_final_outputs():
+    tables = ["privacy_utility", "performance_gaps", "fairness_metrics", "p_values", "pearson", "privacy_records"]
+    figures = ["privacy_utility", "per_label_auroc", "auroc_vs_training_count", "fairness_metrics"]
+    figures += expand("fairness_gap_{attribute}", attribute=get_single_attributes())
+    figures += expand("roc_{dataset}", dataset=config["study"]["datasets"])
     return [
-        "results/tables/privacy_utility.csv",
-        "results/tables/privacy_utility.md",
+        *expand("results/tables/{table}.{ext}", table=tables, ext=["csv", "md"]),
         "results/tables/per_label_auroc.csv",
-        "results/figures/privacy_utility.png",
-        "results/figures/privacy_utility.pdf",
-        "results/figures/per_label_auroc.png",
-        "results/figures/per_label_auroc.pdf",
+        *expand("results/figures/{figure}.{ext}", figure=figures, ext=["png", "pdf"]),
     ]

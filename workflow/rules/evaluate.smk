@@ -24,6 +24,7 @@ rule aggregate:
         table="results/tables/privacy_utility.csv",
         markdown="results/tables/privacy_utility.md",
         per_label="results/tables/per_label_auroc.csv",
+        **table_outputs("privacy_records", category="Privacy-utility"),
     params:
         ci=config["evaluation"]["ci"],
     log:

@@ -3,6 +3,7 @@ import pandas as pd
 from privfair.aggregate import per_label_table, privacy_utility_table, run_table, to_markdown
 from privfair.privacy import read_record
 from privfair.steps import run_step
+from privfair.tables import privacy_record_table, write_table
 
 
 def main(snakemake):
@@ -16,6 +17,9 @@ def main(snakemake):
     per_label_table(runs, bootstraps, ci=snakemake.params.ci).to_csv(snakemake.output.per_label, index=False)
     with open(snakemake.output.markdown, "w") as f:
         f.write(to_markdown(table))
+    numbers, view = privacy_record_table(records)
+    write_table(numbers, view, {fmt: snakemake.output[f"privacy_records_{fmt}"] for fmt in ("csv", "md", "tex")},
+                caption="Privacy spent by each model.", text_columns=("Dataset", "Accountant"))
 
 
 run_step(snakemake, main)

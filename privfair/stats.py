@@ -1,0 +1,56 @@
+"""Statistics on paired bootstrap resamples: p-values, multiple-testing correction and Pearson's r with a CI."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import pearsonr
+from statsmodels.stats.multitest import multipletests
+
+# Config name -> statsmodels method.
+CORRECTIONS = {"holm": "holm", "benjamini_hochberg": "fdr_bh"}
+
+
+def bootstrap_p_value(resamples) -> float:
+    """Two-sided p-value of "the quantity is zero" from its bootstrap distribution.
+
+    Twice the smaller tail share at zero, with the +1 correction of Davison & Hinkley so that it is never 0;
+    NaN when there are no finite resamples.
+    """
+    values = np.asarray(resamples, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan")
+    tail = min((values <= 0).sum(), (values >= 0).sum())
+    return float(min(1.0, 2.0 * (tail + 1) / (values.size + 1)))
+
+
+def adjust_p_values(p_values, method: str) -> np.ndarray:
+    """Holm (family-wise error) or Benjamini-Hochberg (false discovery rate) adjusted p-values; NaN stays NaN."""
+    if method not in CORRECTIONS:
+        raise ValueError(f"unknown multiple-testing correction {method!r}; use one of {sorted(CORRECTIONS)}")
+    p_values = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p_values.shape, np.nan)
+    finite = np.isfinite(p_values)
+    if finite.any():
+        adjusted[finite] = multipletests(p_values[finite], method=CORRECTIONS[method])[1]
+    return adjusted
+
+
+def pearson_with_ci(x, y, ci: float = 0.95) -> dict:
+    """Pearson's r, its two-sided p-value and Fisher-z CI; NaNs with a reason when r is not defined."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    result = {"n_points": int(keep.sum()), "r": np.nan, "r_ci_low": np.nan, "r_ci_high": np.nan, "p_value": np.nan,
+              "reason": ""}
+    if len(x) < 3:
+        result["reason"] = f"needs at least 3 points, has {len(x)}"
+    elif np.ptp(x) == 0 or np.ptp(y) == 0:
+        result["reason"] = "a variable is constant"
+    else:
+        test = pearsonr(x, y)
+        # Fisher's z interval needs n > 3; with exactly 3 points only r and p are given.
+        low, high = test.confidence_interval(ci) if len(x) > 3 else (np.nan, np.nan)
+        result.update(r=float(test.statistic), r_ci_low=float(low), r_ci_high=float(high),
+                      p_value=float(test.pvalue))
+    return result

@@ -1,0 +1,12 @@
+import pandas as pd
+
+from privfair.fairness_plots import plot_gaps
+from privfair.steps import run_step
+
+
+def main(snakemake):
+    plot_gaps(pd.read_csv(snakemake.input[0], keep_default_na=False, na_values=[""]), snakemake.wildcards.attribute,
+              snakemake.output.png, snakemake.output.pdf)
+
+
+run_step(snakemake, main)

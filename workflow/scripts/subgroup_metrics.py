@@ -1,0 +1,15 @@
+import pandas as pd
+
+from privfair.fairness import group_metrics, thresholds_from_summary
+from privfair.steps import run_step
+
+
+def main(snakemake):
+    predictions = pd.read_parquet(snakemake.input.predictions)
+    thresholds = thresholds_from_summary(pd.read_parquet(snakemake.input.evaluation))
+    table = group_metrics(predictions, thresholds, snakemake.params.subgroups, **snakemake.params.bootstrap)
+    print(table.drop(columns="bootstrap").to_string())
+    table.to_parquet(snakemake.output[0], index=False)
+
+
+run_step(snakemake, main)
