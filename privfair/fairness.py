@@ -38,6 +38,8 @@ FAIRNESS_METRICS = (
     "statistical_parity_difference", "equal_opportunity_difference", "equalized_odds_difference",
     "worst_group_auroc", "auroc_gap",
 )
+# Fairness quantities that are levels, not differences between groups: nothing to test against zero.
+LEVELS = ("worst_group_auroc",)
 SEX_GAP = "F − M"
 ALL_GROUPS = "all"
 # The whole test set as one "group", so overall values share the machinery (and resamples) of subgroups.

@@ -4,9 +4,10 @@ Input is, per run (dataset, ε, seed), the :func:`privfair.fairness.group_metric
 dataset shares the test set and the bootstrap resamples, per-resample values are averaged over seeds and
 differenced against the non-private model resample by resample (as in :mod:`privfair.aggregate`).
 
-A quantity is *flagged* when its adjusted p-value for "zero" (a gap) or for "no change from non-private" (a DP
-difference) is below ``alpha``; p-values are adjusted per family, the family being one dataset and one metric
-(all groups, labels and budgets of it), with the configured method.
+A quantity is *flagged* when its adjusted p-value is below ``alpha``. Two families of tests, each corrected with the
+configured method: "the gap (or fairness difference) is zero" across the groups of one attribute, for one dataset,
+model budget, label and metric (which groups does this model treat differently?); and "DP changed it from
+non-private" across the groups and budgets of one attribute, for one dataset, label and metric.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from privfair.fairness import KEY_COLUMNS, derived_quantities
+from privfair.fairness import KEY_COLUMNS, LEVELS, derived_quantities
 from privfair.manifest import label_columns
 from privfair.metrics import percentile_ci
 from privfair.stats import adjust_p_values, bootstrap_p_value, pearson_with_ci
@@ -69,14 +70,18 @@ def _dataset_summary(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame
     frames = []
     for epsilon, (frame, seed_mean) in by_epsilon.items():
         frame["ci_low"], frame["ci_high"] = _intervals(seed_mean, ci)
-        frame["p_zero"] = np.where(frame["kind"] == "group", np.nan, [bootstrap_p_value(r) for r in seed_mean])
+        # Gaps and differences between groups are tested against zero; group metrics and levels are not.
+        tested = (frame["kind"] != "group") & ~frame["metric"].isin(LEVELS)
+        frame["p_zero"] = [bootstrap_p_value(estimate, resamples) if test else np.nan
+                           for test, estimate, resamples in zip(tested, frame["mean"], seed_mean)]
         frame[["diff", "diff_ci_low", "diff_ci_high", "p_diff"]] = np.nan
         if math.inf in by_epsilon and not math.isinf(epsilon):
             reference, reference_resamples = by_epsilon[math.inf]
             difference = seed_mean - reference_resamples
             frame["diff"] = frame["mean"] - reference["mean"]
             frame["diff_ci_low"], frame["diff_ci_high"] = _intervals(difference, ci)
-            frame["p_diff"] = [bootstrap_p_value(r) for r in difference]
+            frame["p_diff"] = [bootstrap_p_value(estimate, resamples)
+                               for estimate, resamples in zip(frame["diff"], difference)]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
@@ -90,8 +95,10 @@ def summarize(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: s
         [_dataset_summary({k: t for k, t in quantities.items() if k[0] == d}, ci).assign(dataset=d) for d in datasets],
         ignore_index=True,
     )
+    families = {"p_zero": ["dataset", "epsilon", "kind", "attribute", "label", "metric"],
+                "p_diff": ["dataset", "kind", "attribute", "label", "metric"]}
     for p, adjusted, flag in (("p_zero", "p_zero_adjusted", "flagged"), ("p_diff", "p_diff_adjusted", "diff_flagged")):
-        summary[adjusted] = summary.groupby(["dataset", "metric"], sort=False)[p].transform(
+        summary[adjusted] = summary.groupby(families[p], sort=False)[p].transform(
             lambda values: adjust_p_values(values, correction))
         summary[flag] = summary[adjusted] < alpha
     summary["ci_level"] = ci

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import pearsonr
+from scipy.stats import norm, pearsonr
 from statsmodels.stats.multitest import multipletests
 
 # Config name -> statsmodels method.
 CORRECTIONS = {"holm": "holm", "benjamini_hochberg": "fdr_bh"}
 
 
-def bootstrap_p_value(resamples) -> float:
-    """Two-sided p-value of "the quantity is zero" from its bootstrap distribution.
+def bootstrap_p_value(estimate: float, resamples) -> float:
+    """Two-sided p-value of "the quantity is zero": a z-test with the bootstrap standard error.
 
-    Twice the smaller tail share at zero, with the +1 correction of Davison & Hinkley so that it is never 0;
-    NaN when there are no finite resamples.
+    A normal (Wald) test rather than a tail count, so that p is not bounded below by 1/R and survives a
+    multiple-testing correction; NaN when fewer than two resamples are finite or the estimate is undefined.
     """
     values = np.asarray(resamples, dtype=float)
     values = values[np.isfinite(values)]
-    if values.size == 0:
+    if values.size < 2 or not np.isfinite(estimate):
         return float("nan")
-    tail = min((values <= 0).sum(), (values >= 0).sum())
-    return float(min(1.0, 2.0 * (tail + 1) / (values.size + 1)))
+    se = values.std(ddof=1)
+    if se == 0:
+        return 1.0 if estimate == 0 else 0.0
+    return float(2.0 * norm.sf(abs(estimate) / se))
 
 
 def adjust_p_values(p_values, method: str) -> np.ndarray:
