@@ -16,7 +16,8 @@ from privfair.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "config" / "schema.yaml")
-CONFIGS = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml", REPO / "tests" / "scenario" / "config.yaml"]
+CONFIGS = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml", REPO / "tests" / "scenario" / "config.yaml",
+           REPO / "tests" / "scenario" / "ground_truth.yaml"]
 
 
 def load(path: Path) -> dict:

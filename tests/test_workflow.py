@@ -13,6 +13,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "tests" / "scenario" / "config.yaml"
+GROUND_TRUTH = REPO / "tests" / "scenario" / "ground_truth.yaml"
 
 
 def snakemake(*args, workdir: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -69,8 +70,12 @@ def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     workdir = tmp_path / "study"
     snakemake("--cores", "2", "--configfile", str(SCENARIO), workdir=workdir)
     results = workdir / "results"
-    for name in ("tables/privacy_utility.csv", "tables/privacy_utility.md", "tables/per_label_auroc.csv",
-                 "figures/privacy_utility.png", "figures/privacy_utility.pdf", "figures/per_label_auroc.png"):
+    tables = ["privacy_utility", "performance_gaps", "fairness_metrics", "p_values", "pearson", "privacy_records"]
+    figures = ["privacy_utility", "per_label_auroc", "auroc_vs_training_count", "fairness_metrics",
+               "fairness_gap_sex", "fairness_gap_age", "fairness_gap_comorbidity", "roc_synth_cxr", "roc_synth_ct"]
+    for name in ([f"tables/{t}.{ext}" for t in tables for ext in ("csv", "md")]
+                 + [f"tables/{t}.tex" for t in tables if t != "privacy_utility"]
+                 + [f"figures/{f}.{ext}" for f in figures for ext in ("png", "pdf")]):
         assert (results / name).stat().st_size > 0, name
     assert planned_jobs(snakemake("-n", "--configfile", str(SCENARIO), workdir=workdir)) == {}
 
@@ -86,9 +91,44 @@ def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     assert jobs.get("evaluate") == 4 and jobs.get("aggregate") == 1
     assert not {"generate_synthetic", "ingest", "split", "preprocess", "train", "predict"} & set(jobs)
 
+    # New age bins re-run the fairness rules only: no training, prediction or evaluation.
+    config = yaml.safe_load(SCENARIO.read_text())
+    config.setdefault("fairness", {})["attributes"] = {"sex": {}, "age": {"bins": [0, 50, 100]},
+                                                       "comorbidity": {"bins": [0, 1, 2, float("inf")]}}
+    jobs = planned_jobs(snakemake("-n", "--configfile", str(write_config(tmp_path / "bins.yaml", config)),
+                                  workdir=workdir))
+    assert jobs.get("subgroup_metrics") == 4 and jobs.get("analyse_fairness") == 1
+    assert not {"train", "predict", "evaluate", "aggregate", "preprocess"} & set(jobs)
+
+    # The HTML report holds every figure and table; no patient identifier appears in any table or the report.
+    report = workdir / "report.html"
+    snakemake("--report", str(report), "--configfile", str(SCENARIO), workdir=workdir)
+    html = report.read_text()
+    for caption in ("performance gap", "paired-bootstrap p-values", "operating point chosen on validation"):
+        assert caption in html, caption
+    patients = set(pd.read_parquet(results / "data" / "synth_cxr" / "manifest.parquet")["patient_id"])
+    patients |= set(pd.read_parquet(results / "data" / "synth_ct" / "manifest.parquet")["patient_id"])
+    for path in [report, *(results / "tables").iterdir()]:
+        # Whole tokens: embedded base64 images contain any short string somewhere.
+        tokens = set(re.findall(r"[A-Za-z0-9_]+", path.read_text()))
+        assert not patients & tokens, path
+
     # Changing one dataset's training settings retrains that dataset only.
     config = yaml.safe_load(SCENARIO.read_text())
     config["datasets"]["synth_ct"]["training"]["epochs"] = 2
     jobs = planned_jobs(snakemake("-n", "--configfile", str(write_config(tmp_path / "ct.yaml", config)),
                                   workdir=workdir))
     assert jobs.get("train") == 2 and "preprocess" not in jobs
+
+
+@pytest.mark.workflow
+def test_fairness_analysis_finds_the_planted_subgroup_effect_and_nothing_without_it(tmp_path):
+    """Two copies of the embedded CT data, one with the lesion invisible under 60 (tests/scenario/ground_truth.yaml)."""
+    snakemake("--cores", "2", "--configfile", str(GROUND_TRUTH), workdir=tmp_path)
+    summary = pd.read_csv(tmp_path / "results" / "tables" / "fairness_summary.csv", keep_default_na=False,
+                          na_values=[""])
+    gaps = summary[(summary["kind"] == "gap") & (summary["metric"] == "auroc") & (summary["label"] == "macro")]
+    planted = gaps[(gaps["dataset"] == "ct_effect") & (gaps["attribute"] == "age") & (gaps["group"] == "[0, 60)")]
+    assert planted["flagged"].all() and (planted["ci_high"] < 0).all()
+    null = gaps[gaps["dataset"] == "ct_null"]
+    assert len(null) and not null["flagged"].any()
