@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm, pearsonr
-from statsmodels.stats.multitest import multipletests
-
-# Config name -> statsmodels method.
-CORRECTIONS = {"holm": "holm", "benjamini_hochberg": "fdr_bh"}
+from scipy.stats import false_discovery_control, norm, pearsonr
 
 
 def bootstrap_p_value(estimate: float, resamples) -> float:
@@ -26,6 +22,20 @@ def bootstrap_p_value(estimate: float, resamples) -> float:
     return float(2.0 * norm.sf(abs(estimate) / se))
 
 
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error rate)."""
+    order = np.argsort(p_values)
+    m = len(p_values)
+    stepped = np.maximum.accumulate(p_values[order] * np.arange(m, 0, -1))
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
+
+
+# Config name -> adjustment of a family of finite p-values.
+CORRECTIONS = {"holm": holm, "benjamini_hochberg": lambda p: false_discovery_control(p, method="bh")}
+
+
 def adjust_p_values(p_values, method: str) -> np.ndarray:
     """Holm (family-wise error) or Benjamini-Hochberg (false discovery rate) adjusted p-values; NaN stays NaN."""
     if method not in CORRECTIONS:
@@ -34,7 +44,7 @@ def adjust_p_values(p_values, method: str) -> np.ndarray:
     adjusted = np.full(p_values.shape, np.nan)
     finite = np.isfinite(p_values)
     if finite.any():
-        adjusted[finite] = multipletests(p_values[finite], method=CORRECTIONS[method])[1]
+        adjusted[finite] = CORRECTIONS[method](p_values[finite])
     return adjusted
 
 
