@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from privfair.fairness import KEY_COLUMNS, LEVELS, derived_quantities
-from privfair.manifest import label_columns
+from privfair.manifest import LABEL_PREFIX, label_columns
 from privfair.metrics import percentile_ci
 from privfair.stats import adjust_p_values, bootstrap_p_value, pearson_with_ci
 from privfair.subgroups import KEPT_APART, assign_groups, attribute_names
@@ -110,10 +110,10 @@ def training_counts(manifest: pd.DataFrame, split: pd.DataFrame, spec: dict) -> 
     train = manifest.merge(split[["image_id", "split"]], on="image_id", validate="one_to_one")
     train = train[train["split"] == "train"]
     groups = assign_groups(train, spec)
-    rows = [{"attribute": attribute, "group": group, "label": "", "n_train": int(count)}
+    rows = [{"counted": "group", "attribute": attribute, "group": group, "label": None, "n_train": int(count)}
             for attribute in attribute_names(spec) for group, count in groups[attribute].value_counts().items()]
-    rows += [{"attribute": "", "group": "", "label": column.removeprefix("label_"), "n_train": int((train[column] == 1).sum())}
-             for column in label_columns(train)]
+    rows += [{"counted": "label", "attribute": None, "group": None, "label": column.removeprefix(LABEL_PREFIX),
+              "n_train": int((train[column] == 1).sum())} for column in label_columns(train)]
     return pd.DataFrame(rows)
 
 
@@ -140,8 +140,8 @@ def correlations(summary: pd.DataFrame, quantities: dict[tuple, pd.DataFrame], c
 def _drop_vs_count(summary: pd.DataFrame, counts: pd.DataFrame, dataset: str, ci: float) -> list[dict]:
     drops = summary[(summary["kind"] == "group") & (summary["metric"] == "auroc") & summary["diff"].notna()]
     per_label = drops[(drops["attribute"] == "overall") & (drops["label"] != "macro")]
-    label_counts = counts[counts["label"] != ""].set_index("label")["n_train"]
-    group_counts = counts[counts["label"] == ""].set_index(["attribute", "group"])["n_train"]
+    label_counts = counts[counts["counted"] == "label"].set_index("label")["n_train"]
+    group_counts = counts[counts["counted"] == "group"].set_index(["attribute", "group"])["n_train"]
     rows = []
     for epsilon, block in per_label.groupby("epsilon"):
         rows.append({"dataset": dataset, "epsilon": epsilon, "relation": "auroc_drop_vs_training_positives",

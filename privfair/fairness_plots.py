@@ -7,11 +7,12 @@ from the strictest budget to no privacy at all.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 from sklearn.metrics import roc_curve
 
 from privfair.fairness import SEX_GAP
@@ -52,9 +53,9 @@ def _epsilon_axis(ax, positions: dict[float, float], ylabel: str) -> None:
 
 def _no_data(ax, message: str) -> None:
     """An empty panel that says why (e.g. every group below the minimum size), instead of a blank or an error."""
-    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=ax.transAxes, fontsize=7)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.text(0.5, 0.5, textwrap.fill(message, 34), ha="center", va="center", transform=ax.transAxes, fontsize=7,
+            color="0.4")
+    ax.set_axis_off()
 
 
 def _figure_legend(panels: dict, **kwargs) -> None:
@@ -129,7 +130,7 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
             if block.empty:
                 _no_data(ax, "No finding with enough test cases")
                 continue
-            label_counts = counts[(counts["dataset"] == dataset) & (counts["label"] != "")].set_index("label")["n_train"]
+            label_counts = counts[(counts["dataset"] == dataset) & (counts["counted"] == "label")].set_index("label")["n_train"]
             finite = sorted(e for e in block["epsilon"].unique() if math.isfinite(e))
             colours = dict(zip(finite, matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, max(len(finite), 1)))))
             for label, points in block.groupby("label", sort=False):
@@ -144,6 +145,11 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
                                label=f"ε = {point['epsilon']:g}" if private else "Non-private")
                 ax.annotate(label, (x, points["mean"].max()), textcoords="offset points", xytext=(3, 3), fontsize=6)
             ax.set_xscale("log")
+            # Counts often span less than a decade: ticks at 1-2-5 steps, no crowded minor labels, room for names.
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlim(label_counts.min() / 1.5, label_counts.max() * 2.0)
             ax.set_xlabel("Training images with the finding (log scale)")
             ax.set_ylabel("Test AUROC (mean over seeds)")
             handles = dict(zip(*reversed(ax.get_legend_handles_labels())))

@@ -209,9 +209,11 @@ def test_training_counts_and_correlations():
                              "sex": ["F", "M", "F", "M", "F", "F"], "comorbidity": [0, 1, 2, 0, 1, 1],
                              "label_effusion": [1, 0, 1, 1, 0, 1], "label_nodule": [0, 0, 1, 0, 0, 0]})
     split = pd.DataFrame({"image_id": manifest["image_id"], "split": ["train"] * 5 + ["test"]})
-    counts = training_counts(manifest, split, SPEC).set_index(["attribute", "group", "label"])["n_train"]
-    assert counts[("", "", "effusion")] == 3 and counts[("", "", "nodule")] == 1
-    assert counts[("sex", "F", "")] == 3 and counts[("age", "[30, 60)", "")] == 2
+    counts = training_counts(manifest, split, SPEC)
+    labels = counts[counts["counted"] == "label"].set_index("label")["n_train"]
+    groups = counts[counts["counted"] == "group"].set_index(["attribute", "group"])["n_train"]
+    assert labels["effusion"] == 3 and labels["nodule"] == 1
+    assert groups[("sex", "F")] == 3 and groups[("age", "[30, 60)")] == 2
 
     quantities = {(("d", eps, seed)): run_quantities(group_metrics(predictions(seed, effect=e), THRESHOLDS, SPEC,
                                                                    n_bootstrap=50, seed=5))
