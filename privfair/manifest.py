@@ -85,7 +85,8 @@ def assert_patient_level(manifest: pd.DataFrame, source: str | Path) -> None:
         raise ManifestError(f"{source}: split must be one of {SPLITS}; row(s) {first_items(unknown)}")
 
 
-def first_items(values, n: int = 5) -> str:
+def first_items(values, n: int = 5, sep: str = ", ") -> str:
+    """The first ``n`` values and how many more there are, for error messages."""
     values = list(values)
     more = f" and {len(values) - n} more" if len(values) > n else ""
-    return ", ".join(map(str, values[:n])) + more
+    return sep.join(map(str, values[:n])) + more
