@@ -86,7 +86,7 @@ class NpzImageReader(NumpyReader):
         path, address = str(data).split(NPZ_SEPARATOR)
         key, index = address.rsplit("/", 1)
         image = _npz_array(path, key)[int(index)].astype(np.float32)
-        if image.ndim == 3 and image.shape[-1] == 3 and key.endswith("images") and "3d" not in path.lower():
+        if image.ndim == 3 and image.shape[-1] == 3:  # RGB 2D (MedMNIST 3D volumes are 28 or 64 deep)
             image = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601 luma, as PIL's "L"
         return image
 

@@ -95,5 +95,5 @@ def test_dependent_keys_are_checked_before_any_job(path, value, message):
 def test_ct_needs_a_voxel_spacing_and_window():
     config = load(CONFIGS[0])
     del config["datasets"]["synth_ct"]["preprocess"]["pixdim"]
-    with pytest.raises(ConfigError, match=r"synth_ct\.preprocess\.pixdim is required for 3D"):
+    with pytest.raises(ConfigError, match=r"synth_ct\.preprocess: CT needs both pixdim and hu_window"):
         check_study(config)

@@ -18,8 +18,8 @@ from privfair.adapters.common import RowChecks, coded_labels, read_table, uncert
 from privfair.errors import ManifestError
 from privfair.manifest import OFFICIAL_SPLIT, first_items
 
-TABLES = {"metadata": "mimic-cxr-2.0.0-metadata.csv.gz", "labels": "mimic-cxr-2.0.0-chexpert.csv.gz",
-          "split": "mimic-cxr-2.0.0-split.csv.gz"}
+TABLES = {"metadata_table": "mimic-cxr-2.0.0-metadata.csv.gz", "label_table": "mimic-cxr-2.0.0-chexpert.csv.gz",
+          "split_table": "mimic-cxr-2.0.0-split.csv.gz"}
 SPLITS = {"train": "train", "validate": "val", "test": "test"}
 SEX_CODES = {"F": ["F"], "M": ["M"]}
 FRONTAL = ("PA", "AP")
@@ -32,32 +32,32 @@ def image_path(root: Path, subject: int, study: int, dicom: str) -> str:
 def mimic_cxr_jpg(root: Path, options: dict) -> tuple[pd.DataFrame, RowChecks]:
     checks = RowChecks(options.get("on_invalid"))
     paths = {key: root / options.get(key, name) for key, name in TABLES.items()}
-    metadata = read_table(paths["metadata"], ["dicom_id", "subject_id", "study_id", "ViewPosition", "StudyDate"])
+    metadata = read_table(paths["metadata_table"], ["dicom_id", "subject_id", "study_id", "ViewPosition", "StudyDate"])
     if options.get("frontal_only", False):
         metadata = metadata[metadata["ViewPosition"].isin(FRONTAL)]
-    split = read_table(paths["split"], ["dicom_id", "split"])
+    split = read_table(paths["split_table"], ["dicom_id", "split"])
     unknown = split.index[~split["split"].isin(list(SPLITS))]
     if len(unknown):
-        raise ManifestError(f"{paths['split']}: split not one of {list(SPLITS)} in {len(unknown)} row(s), line(s) "
+        raise ManifestError(f"{paths['split_table']}: split not one of {list(SPLITS)} in {len(unknown)} row(s), line(s) "
                             f"{first_items(unknown)}")
-    labels_table = read_table(paths["labels"], ["subject_id", "study_id", *FINDINGS])
+    labels_table = read_table(paths["label_table"], ["subject_id", "study_id", *FINDINGS])
     codes = uncertain_codes(options.get("uncertain", "ignore"), options.get("blank", "zeros"))
     labels_table, labels = coded_labels(labels_table, {finding_name(f): f for f in FINDINGS}, codes,
-                                        paths["labels"], checks)
+                                        paths["label_table"], checks)
     labels = pd.concat([labels_table[["study_id"]], labels], axis=1)
     table = metadata.reset_index().merge(split[["dicom_id", "split"]], on="dicom_id", how="left")
     table = table.merge(labels, on="study_id", how="left").set_index("line")
     unlabelled = ~table["study_id"].isin(labels["study_id"])
-    table = checks.check(table, unlabelled, "label_code", f"study not in {paths['labels'].name}", paths["metadata"],
+    table = checks.check(table, unlabelled, "label_code", f"study not in {paths['label_table'].name}", paths["metadata_table"],
                          values=table["study_id"])
     if table["split"].isna().any():
         missing = table.loc[table["split"].isna(), "dicom_id"]
-        raise ManifestError(f"{paths['split']}: {len(missing)} image(s) of {paths['metadata'].name} have no split, "
+        raise ManifestError(f"{paths['split_table']}: {len(missing)} image(s) of {paths['metadata_table'].name} have no split, "
                             f"e.g. {list(missing[:5])}")
     image_paths = pd.Series([image_path(root, *row) for row in table[["subject_id", "study_id", "dicom_id"]]
                              .itertuples(index=False)], index=table.index)
-    table, image_paths = checks.image_paths(table, image_paths, paths["metadata"])
-    table, age, sex = demographics(table, options.get("patients"), root, checks)
+    table, image_paths = checks.image_paths(table, image_paths, paths["metadata_table"])
+    table, age, sex = demographics(table, options.get("patients_table"), root, checks)
     manifest = pd.DataFrame({
         "image_id": table["dicom_id"].astype(str),
         "path": image_paths.loc[table.index],
@@ -75,7 +75,7 @@ def mimic_cxr_jpg(root: Path, options: dict) -> tuple[pd.DataFrame, RowChecks]:
 def demographics(table: pd.DataFrame, patients_file: str | None, root: Path, checks: RowChecks):
     """Age at the study and sex from MIMIC-IV ``patients``; unknown (and said so) without it."""
     if not patients_file:
-        print("mimic_cxr_jpg: no source.patients (MIMIC-IV patients table) given: age and sex are unknown")
+        print("mimic_cxr_jpg: no source.patients_table (MIMIC-IV patients.csv.gz) given: age and sex are unknown")
         return table, pd.Series(float("nan"), index=table.index), pd.Series(None, index=table.index, dtype=object)
     path = root / patients_file
     patients = read_table(path, ["subject_id", "gender", "anchor_age", "anchor_year"])

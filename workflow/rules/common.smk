@@ -43,13 +43,14 @@ def get_setting(*path):
 
 
 def get_source_dir(wildcards):
-    """The dataset's export; the embedded datasets are generated there."""
-    return f"results/raw/{wildcards.dataset}"
+    """The dataset's folder: the configured ``root`` of a real dataset, or where the embedded one is generated."""
+    source = get_dataset(wildcards)["source"]
+    return source["root"] if "root" in source else f"results/raw/{wildcards.dataset}"
 
 
 def get_ingest_options(wildcards):
-    """The adapter's settings; the generator's own settings reach ingest through its input, not its params."""
-    return sorted_keys({k: v for k, v in get_dataset(wildcards)["source"].items() if k != "synthetic"})
+    """The adapter's settings; the folder and the generator's settings reach ingest through its input instead."""
+    return sorted_keys({k: v for k, v in get_dataset(wildcards)["source"].items() if k not in ("synthetic", "root")})
 
 
 def get_grid_files(filename):
@@ -64,7 +65,10 @@ def get_grid_files(filename):
 
 
 def get_final_outputs():
-    return [
+    return expand(
+        "results/datasets/{dataset}/summary.{ext}", dataset=config["study"]["datasets"],
+        ext=["csv", "md", "tex", "png", "pdf"],
+    ) + [
         "results/tables/privacy_utility.csv",
         "results/tables/privacy_utility.md",
         "results/tables/per_label_auroc.csv",

@@ -16,7 +16,8 @@ rule ingest:
     input:
         get_source_dir,
     output:
-        "results/data/{dataset}/manifest.parquet",
+        manifest="results/data/{dataset}/manifest.parquet",
+        dropped="results/data/{dataset}/dropped.csv",
     params:
         source=get_ingest_options,
     log:
@@ -57,3 +58,21 @@ rule preprocess:
         ENV
     script:
         "../scripts/preprocess.py"
+
+
+rule summarise_dataset:
+    input:
+        split="results/data/{dataset}/split.parquet",
+        dropped="results/data/{dataset}/dropped.csv",
+    output:
+        csv="results/datasets/{dataset}/summary.csv",
+        md="results/datasets/{dataset}/summary.md",
+        tex="results/datasets/{dataset}/summary.tex",
+        png=report("results/datasets/{dataset}/summary.png", caption="../report/dataset_summary.rst", category="Datasets"),
+        pdf="results/datasets/{dataset}/summary.pdf",
+    log:
+        "results/logs/summarise_dataset/{dataset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/summarise_dataset.py"
