@@ -8,10 +8,11 @@ train vs test, sex per split and label prevalence per split.
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import pandas as pd
-import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from privfair.io import atomic_output
 from privfair.manifest import SPLITS, label_columns, label_names
@@ -43,13 +44,14 @@ def _split_rows(split: str, rows: pd.DataFrame) -> list[tuple]:
 
 
 def summary_table(split_manifest: pd.DataFrame, dropped: pd.DataFrame) -> pd.DataFrame:
-    """Counts and distributions per split and over all images; dropped rows per check (split ``all``)."""
+    """Counts and distributions per split and over all images; the rows that ``on_invalid`` dropped or kept with
+    an unknown value, per check (split ``all``, variables "dropped" and "kept as unknown")."""
     rows = []
     for split in SPLITS:
         rows += _split_rows(split, split_manifest[split_manifest["split"] == split])
     rows += _split_rows(ALL, split_manifest)
-    for check, count in dropped.groupby("check")["rows"].sum().items():
-        rows.append((ALL, "dropped", check, int(count)))
+    for (action, check), count in dropped.groupby(["action", "check"], sort=False)["rows"].sum().items():
+        rows.append((ALL, action, check, int(count)))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -110,8 +112,8 @@ def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf)
             sex_ax.bar(positions + (i - 1) * 0.27, counts, width=0.27, label=sex)
         sex_ax.set(title="Sex", xticks=positions, xticklabels=SPLITS, ylabel="images")
         sex_ax.legend()
-        n_labels = len(label_columns(split_manifest))
-        bins = np.arange(n_labels + 2) - 0.5
+        bins = np.arange(int(split_manifest["comorbidity"].max()) + 2) - 0.5  # one bar per count
+        comorbidity_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         for split in ("train", "test"):
             comorbidity_ax.hist(by_split[split]["comorbidity"], bins=bins, density=True, alpha=0.5, label=split)
         comorbidity_ax.set(title="Co-morbidity", xlabel="positive findings per image", ylabel="fraction")

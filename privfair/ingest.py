@@ -93,7 +93,7 @@ def ingest(adapter: str, root: str | Path, options: dict) -> tuple[pd.DataFrame,
         raise ManifestError(f"{root}: dataset folder not found (source.root)")
     manifest, checks = ADAPTERS[adapter](root, options)
     if manifest.empty:
-        raise ManifestError(f"{root}: no images left to ingest ({int(checks.frame()['rows'].sum())} dropped)")
+        raise ManifestError(f"{root}: no images left to ingest; see the rows dropped by source.on_invalid above")
     manifest = manifest.reset_index(drop=True)
     manifest["comorbidity"] = manifest[label_columns(manifest)].sum(axis=1).astype("int16")
     return validate_manifest(manifest, root), checks.frame()

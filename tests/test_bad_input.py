@@ -86,8 +86,9 @@ def test_an_unknown_sex_code_is_refused_dropped_or_kept_as_unknown(nih):
         ingest("nih_cxr14", nih, {})
     dropped, counts = ingest("nih_cxr14", nih, {"on_invalid": {"sex": "drop"}})
     assert len(dropped) == 43 and counts["rows"].tolist() == [2]
-    kept, _ = ingest("nih_cxr14", nih, {"on_invalid": {"sex": "unknown"}})
+    kept, records = ingest("nih_cxr14", nih, {"on_invalid": {"sex": "unknown"}})
     assert len(kept) == 45 and kept["sex"].isna().sum() == 2
+    assert records[["check", "action", "rows", "first_lines"]].values.tolist() == [["sex", "kept as unknown", 2, "9, 12"]]
 
 
 @pytest.mark.parametrize("age", ["", "150", "-3", "abc"])

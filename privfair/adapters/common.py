@@ -1,9 +1,10 @@
 """Pieces every adapter uses: reading tables, locating images, and row checks that fail or drop by config.
 
 Rows of a source table are identified by their line in the file (header = line 1), so that a message points at
-what the user sees in an editor. A failed check lists the first rows and the count; where ``source.on_invalid``
-says ``drop`` for that check, the rows are removed and counted instead (the counts reach the log and the dataset
-summary through :class:`RowChecks`).
+what the user sees in an editor. A failed check (missing_image, label_code, sex, age) lists the first rows and the
+count; where ``source.on_invalid`` says ``drop`` for that check, the rows are removed and counted instead, and
+``unknown`` (sex, age) keeps them with the value unknown (the counts reach the log and the dataset summary through
+:class:`RowChecks`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import pandas as pd
 from privfair.errors import ManifestError
 from privfair.manifest import LABEL_PREFIX, first_items
 
-# Checks whose failing rows config may drop instead of failing (``source.on_invalid.<check>``); "unknown" keeps a
-# row whose sex or age is unusable and records that value as unknown.
-CHECKS = ("missing_image", "label_code", "sex", "age")
 MAX_AGE = 120
 BLANK = "blank"  # the code of an empty cell in a label column
+KEPT_UNKNOWN = "kept as unknown"
+RECORD_COLUMNS = ["file", "check", "action", "problem", "rows", "first_lines"]
 
 
 def read_table(path: Path, required: list[str], **read_options) -> pd.DataFrame:
@@ -72,7 +72,7 @@ class RowChecks:
 
     def __init__(self, on_invalid: dict | None):
         self.on_invalid = on_invalid or {}
-        self.dropped: list[dict] = []  # one record per (file, check) with the count and the first rows
+        self.records: list[dict] = []  # one per (file, check): rows dropped or kept as unknown, and the first lines
 
     def policy(self, check: str) -> str:
         return self.on_invalid.get(check, "error")
@@ -86,14 +86,17 @@ class RowChecks:
         shown = [f"{line} ({values[line]!r})" if values is not None else str(line) for line in lines]
         where = f"{problem} in {len(lines)} row(s), line(s) {first_items(shown)}"
         if self.policy(check) == "error":
-            raise ManifestError(f"{path}: {where} (source.on_invalid.{check}: drop would drop them)")
-        print(f"{path}: dropped {where}")
-        self.dropped.append({"file": str(path), "check": check, "problem": problem, "rows": len(lines),
-                             "first_lines": first_items(lines)})
+            raise ManifestError(f"{path}: {where} (or set source.on_invalid.{check}: drop)")
+        self._record(path, check, "dropped", problem, lines)
         return table.drop(index=lines)
 
+    def _record(self, path: Path, check: str, action: str, problem: str, lines) -> None:
+        print(f"{path}: {action} {len(lines)} row(s) with {problem}, line(s) {first_items(lines)}")
+        self.records.append({"file": str(path), "check": check, "action": action, "problem": problem,
+                             "rows": len(lines), "first_lines": first_items(lines)})
+
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.dropped, columns=["file", "check", "problem", "rows", "first_lines"])
+        return pd.DataFrame(self.records, columns=RECORD_COLUMNS)
 
     def image_paths(self, table: pd.DataFrame, paths: pd.Series, path: Path) -> tuple[pd.DataFrame, pd.Series]:
         """Drop or refuse rows whose image is absent (``paths`` is NaN where no file was found)."""
@@ -107,28 +110,24 @@ class RowChecks:
         lookup = {str(code).strip().lower(): sex for sex, values in codes.items() for code in values}
         sex = raw.map(lambda v: lookup.get(str(v).strip().lower()) if pd.notna(v) else None)
         bad = sex.isna()
-        if self.policy("sex") == "unknown":
-            self._record_unknown(bad, "sex", "missing or unknown sex code", path)
+        if self.policy("sex") == "unknown" and bad.any():
+            self._record(path, "sex", KEPT_UNKNOWN, "missing or unknown sex code", table.index[bad])
         else:
             table = self.check(table, bad, "sex", f"sex code not in {sorted(lookup)}", path, values=raw)
-        return table, sex.loc[table.index].astype(object).where(sex.loc[table.index].notna(), None)
+        return table, sex.loc[table.index]
 
     def age(self, table: pd.DataFrame, age: pd.Series, raw: pd.Series, path: Path) -> tuple[pd.DataFrame, pd.Series]:
         """Check parsed ages (years, NaN = unparseable or missing) against [0, 120]."""
         bad = age.isna() | (age < 0) | (age > MAX_AGE)
         if self.policy("age") == "unknown":
-            self._record_unknown(bad, "age", f"missing or impossible age (outside 0-{MAX_AGE})", path)
+            if bad.any():
+                self._record(path, "age", KEPT_UNKNOWN, f"missing or impossible age (outside 0-{MAX_AGE})",
+                             table.index[bad])
             age = age.where(~bad)
         else:
             table = self.check(table, bad, "age", f"missing or impossible age (outside 0-{MAX_AGE})", path,
                                values=raw)
         return table, age.loc[table.index].astype(float)
-
-    def _record_unknown(self, bad: pd.Series, check: str, problem: str, path: Path) -> None:
-        if bad.any():
-            print(f"{path}: {problem} in {int(bad.sum())} row(s), kept as unknown")
-            self.dropped.append({"file": str(path), "check": check, "problem": f"{problem} (kept as unknown)",
-                                 "rows": 0, "first_lines": first_items(bad.index[bad])})
 
 
 def coded_labels(table: pd.DataFrame, columns: dict[str, str], codes: dict, path: Path,

@@ -6,8 +6,9 @@ from privfair.steps import run_step
 def main(snakemake):
     source = snakemake.params.source
     manifest, dropped = ingest(source["adapter"], snakemake.input[0], source)
-    print(f"{len(manifest)} images of {manifest['patient_id'].nunique()} patients; "
-          f"{int(dropped['rows'].sum())} row(s) dropped by source.on_invalid")
+    print(f"{len(manifest)} images of {manifest['patient_id'].nunique()} patients")
+    if len(dropped):
+        print(f"source.on_invalid:\n{dropped.to_string(index=False)}")
     with atomic_output(snakemake.output.manifest) as path:
         manifest.to_parquet(path, index=False)
     with atomic_output(snakemake.output.dropped) as path:
