@@ -152,3 +152,16 @@ def test_radiographs_stay_upright_in_the_cache(tmp_path):
     build_cache(split, {"spatial_size": [8, 8], "cache_dtype": "float32"}, tmp_path / "c.npy", tmp_path / "c.parquet")
     image = np.load(tmp_path / "c.npy")[0, 0]
     assert image[0].min() > 0.9 and image[-1].max() < 0.1
+
+
+def test_an_official_split_is_honoured_and_validation_patients_come_from_official_training(cxr_export):
+    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})[0]
+    official_test = set(manifest["patient_id"].unique()[::4])
+    manifest["official_split"] = np.where(manifest["patient_id"].isin(official_test), "test", "train")
+    fractions = {"train": 0.45, "val": 0.15, "test": 0.4}  # the test fraction is the official one's, not 0.4
+    split = split_patients(manifest, fractions, seed=0)
+    assert set(split.loc[split["split"] == "test", "patient_id"]) == official_test
+    val = set(split.loc[split["split"] == "val", "patient_id"])
+    assert len(val) == round(0.25 * (manifest["patient_id"].nunique() - len(official_test)))  # val / (train + val)
+    assert split_patients(manifest, fractions, seed=0)["split"].equals(split["split"])
+    assert not split_patients(manifest, fractions, seed=3)["split"].equals(split["split"])
