@@ -79,9 +79,6 @@ def _npz_array(path: str, key: str) -> np.ndarray:
 class NpzImageReader(NumpyReader):
     """Reads one image of a MedMNIST ``.npz``, addressed as ``<file>.npz#<key>/<index>``; colour to grayscale."""
 
-    def verify_suffix(self, filename) -> bool:
-        return NPZ_SEPARATOR in str(filename) and str(filename).split(NPZ_SEPARATOR)[0].endswith(".npz")
-
     def read(self, data, **kwargs):
         path, address = str(data).split(NPZ_SEPARATOR)
         key, index = address.rsplit("/", 1)
@@ -113,7 +110,7 @@ class LoadRadiograph(Transform):
 
 def radiograph_transforms(spatial_size: list[int], histogram_equalize: bool = False) -> Compose:
     """2D: load, scale intensities to [0, 1] per image (bit depth differs between exports), area-resize, and
-    optionally equalise the histogram (after resizing, which is cheaper and gives the same contrast).
+    optionally equalise the histogram (at the target size, where it is cheaper).
 
     ``reverse_indexing=False`` keeps rows as rows, so cached radiographs display upright.
     """

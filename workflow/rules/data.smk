@@ -51,7 +51,7 @@ rule preprocess:
         manifest="results/data/{dataset}/cache.parquet",
     params:
         preprocess=get_setting("preprocess"),
-    threads: 2
+    threads: 8  # parallel MONAI workers at hospital scale; Snakemake caps this at --cores
     log:
         "results/logs/preprocess/{dataset}.log",
     conda:
