@@ -94,6 +94,7 @@ def main():
         manifest = pd.DataFrame({"image_id": [Path(p).stem for p in paths], "path": paths})
         options = {"spatial_size": [args.out, args.out], "cache_dtype": "uint8",
                    "histogram_equalize": args.histogram_equalize}
+        load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
         sampler = TreeRssSampler()
         sampler.start()
         start = time.perf_counter()
@@ -109,7 +110,7 @@ def main():
         self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"preprocessed {len(paths):,} images {args.size}² -> {args.out}² uint8 with {args.workers} worker(s) "
-              f"on {os.cpu_count()} CPU(s) (load average before: {os.getloadavg()[0]:.1f})")
+              f"on {os.cpu_count()} CPU(s) (load average before: {load_before:.1f})")
         print(f"  {len(paths) / seconds:.1f} images/s ({seconds:.0f} s)")
         print(f"  peak RSS: process tree {sampler.peak / 2**20:.0f} MiB (sampled); main process {self_peak:.0f} MiB, "
               f"largest child {child_peak:.0f} MiB (getrusage)")
