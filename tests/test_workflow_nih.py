@@ -47,3 +47,20 @@ def test_nih_layout_dataset_runs_end_to_end(tmp_path):
     for name in ("summary.md", "summary.tex", "summary.png", "summary.pdf"):
         assert (results / "datasets" / "nih" / name).stat().st_size > 0
     assert planned_jobs(snakemake("-n", "--configfile", str(config), workdir=workdir)) == {}
+
+
+def test_bad_input_stops_ingest_with_file_and_line_in_the_log_and_no_output(tmp_path):
+    lines = nih_lines(n_per_finding=1, max_images=1)
+    fields = lines[3].split(",")
+    fields[5] = "X"  # an unknown sex code on file line 4
+    lines[3] = ",".join(fields)
+    root = write_nih(tmp_path / "nih", lines, size=16)
+    config = write_config(tmp_path / "nih.yaml", nih_config(root))
+    workdir = tmp_path / "study"
+    result = snakemake("results/data/nih/manifest.parquet", "--cores", "1", "--configfile", str(config),
+                       workdir=workdir, check=False)
+    assert result.returncode != 0
+    message = "Data_Entry_2017_v2020.csv: sex code not in ['f', 'm'] in 1 row(s), line(s) 4 ('X')"
+    assert message in (workdir / "results" / "logs" / "ingest" / "nih.log").read_text()
+    assert message in result.stderr
+    assert not list((workdir / "results" / "data").glob("**/*"))
