@@ -41,14 +41,13 @@ def check_study(config: dict) -> None:
 def check_dataset(name: str, dataset: dict) -> None:
     key = f"datasets.{name}"
     source = dataset["source"]
-    for option in ADAPTER_OPTIONS[source["adapter"]]:
+    for option in ADAPTER_OPTIONS.get(source["adapter"], ()):
         if option not in source:
             raise ConfigError(f"{key}.source.{option} is required by adapter '{source['adapter']}'")
     preprocess = dataset["preprocess"]
-    if len(preprocess["spatial_size"]) == 3:
-        for option in ("pixdim", "hu_window"):
-            if option not in preprocess:
-                raise ConfigError(f"{key}.preprocess.{option} is required for 3D (CT) data")
+    if len(preprocess["spatial_size"]) == 3 and ("pixdim" in preprocess) != ("hu_window" in preprocess):
+        raise ConfigError(f"{key}.preprocess: CT needs both pixdim and hu_window (volumes without a physical "
+                          f"spacing, e.g. MedMNIST 3D, need neither)")
     model = dataset["training"]["model"]
     if model["width"] % model["num_groups"]:
         raise ConfigError(f"{key}.training.model.num_groups ({model['num_groups']}) must divide width ({model['width']})")

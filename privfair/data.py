@@ -11,6 +11,8 @@ import torch
 from privfair.errors import ManifestError
 from privfair.manifest import label_columns
 
+UINT8_MAX = 255
+
 
 class CachedImages(torch.utils.data.Dataset):
     """Images of one split from the memory-mapped cache, with their label vectors.
@@ -32,8 +34,10 @@ class CachedImages(torch.utils.data.Dataset):
         if self._array is None:
             self._array = np.load(self.cache_path, mmap_mode="r")
         # A copy: the memory map is read-only, and float32 caches would otherwise be shared with the tensor.
-        image = torch.from_numpy(np.array(self._array[self.rows.at[index, "cache_index"]], dtype=np.float32))
-        return image, self.labels[index]
+        image = np.array(self._array[self.rows.at[index, "cache_index"]], dtype=np.float32)
+        if self._array.dtype == np.uint8:
+            image /= UINT8_MAX  # see privfair.preprocess.to_cache_dtype
+        return torch.from_numpy(image), self.labels[index]
 
 
 def load_splits(cache_path, manifest_path, split_path, splits=("train", "val", "test")):

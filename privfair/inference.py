@@ -37,9 +37,11 @@ def load_model(checkpoint_path, device: torch.device) -> tuple[torch.nn.Module, 
 
 
 def predictions_table(images: CachedImages, labels: list[str], scores: np.ndarray) -> pd.DataFrame:
-    """Rows of ``images`` with ``true_<label>`` and ``score_<label>`` columns (the format evaluation reads)."""
+    """Rows of ``images`` with ``true_<label>`` and ``score_<label>`` columns (the format evaluation reads);
+    a masked label's true value stays NaN."""
     table = images.rows[ROW_COLUMNS].copy()
     for i, label in enumerate(labels):
-        table[f"true_{label}"] = images.labels[:, i].numpy().astype("int8")
+        truth = images.labels[:, i].numpy()
+        table[f"true_{label}"] = truth if np.isnan(truth).any() else truth.astype("int8")
         table[f"score_{label}"] = scores[:, i]
     return table

@@ -11,20 +11,11 @@ from typing import Callable
 
 import pandas as pd
 
+from privfair.adapters import REAL_ADAPTERS
+from privfair.adapters.common import RowChecks, read_table
 from privfair.errors import ConfigError, ManifestError
 from privfair.manifest import LABEL_PREFIX, label_columns, validate_manifest
 from privfair.synth.cxr import FINDINGS as SYNTH_CXR_FINDINGS
-
-
-def read_table(path: Path, required: list[str]) -> pd.DataFrame:
-    """Read a CSV export and check that it has the columns an adapter needs."""
-    if not path.is_file():
-        raise ManifestError(f"{path}: file not found")
-    table = pd.read_csv(path)
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise ManifestError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
-    return table
 
 
 def resolve_paths(root: Path, relative: pd.Series, table_path: Path) -> pd.Series:
@@ -33,7 +24,7 @@ def resolve_paths(root: Path, relative: pd.Series, table_path: Path) -> pd.Serie
     absent = [(row, p) for row, p in paths.items() if not Path(p).is_file()]
     if absent:
         row, path = absent[0]
-        raise ManifestError(f"{table_path}: row {row + 2} refers to a missing image {path} ({len(absent)} missing)")
+        raise ManifestError(f"{table_path}: line {row} refers to a missing image {path} ({len(absent)} missing)")
     return paths
 
 
@@ -43,11 +34,11 @@ def grades_to_labels(grades: pd.DataFrame, positive_grades: list[int], table_pat
     bad = numeric.isna() | ~numeric.isin(range(5))
     if bad.to_numpy().any():
         row, column = next((r, c) for c in bad.columns for r in bad.index[bad[c]])
-        raise ManifestError(f"{table_path}: row {row + 2}, column '{column}': grade must be 0-4, got {grades.at[row, column]!r}")
+        raise ManifestError(f"{table_path}: line {row}, column '{column}': grade must be 0-4, got {grades.at[row, column]!r}")
     return numeric.isin(positive_grades).astype("int8").add_prefix(LABEL_PREFIX)
 
 
-def synth_cxr(root: Path, options: dict) -> pd.DataFrame:
+def synth_cxr(root: Path, options: dict) -> tuple[pd.DataFrame, RowChecks]:
     """The embedded radiograph export: one row per image, findings graded 0-4."""
     table_path = root / "metadata.csv"
     columns = ["PatientID", "StudyID", "ImageFile", "PatientAge", "PatientSex", "ViewPosition", *SYNTH_CXR_FINDINGS]
@@ -64,16 +55,16 @@ def synth_cxr(root: Path, options: dict) -> pd.DataFrame:
             "view": table["ViewPosition"],
         }
     )
-    return pd.concat([manifest, labels], axis=1)
+    return pd.concat([manifest, labels], axis=1), RowChecks(None)
 
 
-def synth_ct(root: Path, options: dict) -> pd.DataFrame:
+def synth_ct(root: Path, options: dict) -> tuple[pd.DataFrame, RowChecks]:
     """The embedded CT export: one volume per row, binary lesion label."""
     table_path = root / "metadata.csv"
     table = read_table(table_path, ["PatientID", "StudyID", "VolumeFile", "PatientAge", "PatientSex", "lesion"])
     bad = table.index[~table["lesion"].isin([0, 1])]
     if len(bad):
-        raise ManifestError(f"{table_path}: row {bad[0] + 2}: 'lesion' must be 0 or 1, got {table.at[bad[0], 'lesion']!r}")
+        raise ManifestError(f"{table_path}: line {bad[0]}: 'lesion' must be 0 or 1, got {table.at[bad[0], 'lesion']!r}")
     return pd.DataFrame(
         {
             "image_id": table["StudyID"].astype(str),
@@ -85,17 +76,24 @@ def synth_ct(root: Path, options: dict) -> pd.DataFrame:
             "view": "axial",
             f"{LABEL_PREFIX}lesion": table["lesion"].astype("int8"),
         }
-    )
+    ), RowChecks(None)
 
 
-ADAPTERS: dict[str, Callable[[Path, dict], pd.DataFrame]] = {"synth_cxr": synth_cxr, "synth_ct": synth_ct}
+Adapter = Callable[[Path, dict], tuple[pd.DataFrame, RowChecks]]
+ADAPTERS: dict[str, Adapter] = {"synth_cxr": synth_cxr, "synth_ct": synth_ct, **REAL_ADAPTERS}
 
 
-def ingest(adapter: str, root: str | Path, options: dict) -> pd.DataFrame:
-    """Run ``adapter`` on ``root`` and return the validated manifest with ``comorbidity`` added."""
+def ingest(adapter: str, root: str | Path, options: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run ``adapter`` on ``root``; return the validated manifest (``comorbidity`` added) and the rows dropped by
+    the ``on_invalid`` policies (one row per file and check, with the count)."""
     if adapter not in ADAPTERS:
         raise ConfigError(f"source.adapter: unknown adapter '{adapter}'; known: {sorted(ADAPTERS)}")
     root = Path(root)
-    manifest = ADAPTERS[adapter](root, options)
+    if not root.is_dir():
+        raise ManifestError(f"{root}: dataset folder not found (source.root)")
+    manifest, checks = ADAPTERS[adapter](root, options)
+    if manifest.empty:
+        raise ManifestError(f"{root}: no images left to ingest; see the rows dropped by source.on_invalid above")
+    manifest = manifest.reset_index(drop=True)
     manifest["comorbidity"] = manifest[label_columns(manifest)].sum(axis=1).astype("int16")
-    return validate_manifest(manifest, root)
+    return validate_manifest(manifest, root), checks.frame()

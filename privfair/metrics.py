@@ -123,20 +123,30 @@ def labels_of(predictions: pd.DataFrame) -> list[str]:
     return labels
 
 
-def _split_arrays(rows: pd.DataFrame, split: str, label: str) -> tuple[np.ndarray, np.ndarray]:
-    """(y_true, y_score) of one label from the rows of one split, validated."""
-    y = rows[f"{TRUE_PREFIX}{label}"].to_numpy()
+def masked_macro_auroc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Mean over labels of each label's AUROC on the rows where it is known (NaN in ``y_true`` = masked)."""
+    known = ~np.isnan(y_true)
+    return float(np.mean([roc_auc_score(y_true[known[:, j], j], y_score[known[:, j], j])
+                          for j in range(y_true.shape[1])]))
+
+
+def _split_arrays(rows: pd.DataFrame, split: str, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y_true, y_score, known) of one label from the rows of one split, validated; ``y_true`` and ``y_score``
+    hold the known rows only (a NaN true value is a masked label, e.g. CheXpert's uncertain findings)."""
+    y = rows[f"{TRUE_PREFIX}{label}"].to_numpy(dtype=float)
     s = rows[f"{SCORE_PREFIX}{label}"].to_numpy(dtype=float)
-    if pd.isna(y).any() or np.isnan(s).any():
-        raise ValueError(f"label {label!r} has missing true or score values in the {split!r} split")
+    known = ~np.isnan(y)
+    y, s = y[known], s[known]
+    if np.isnan(s).any():
+        raise ValueError(f"label {label!r} has missing score values in the {split!r} split")
     if not np.isin(y, (0, 1)).all():
         raise ValueError(f"label {label!r} has true values other than 0/1 in the {split!r} split")
     if np.unique(y).size != 2:
         raise ValueError(
-            f"label {label!r} has a single class ({int(y[0])}) in the {split!r} split; "
+            f"label {label!r} has {'a single class' if y.size else 'no known values'} in the {split!r} split; "
             "thresholds and AUROC need both classes"
         )
-    return y.astype(np.int64), s
+    return y.astype(np.int64), s, known
 
 
 def _auroc_row(label: str, value: float, boot: np.ndarray, ci: float) -> dict:
@@ -185,11 +195,11 @@ def evaluate_predictions(
 
     rows, boot = [], {}
     for label in labels:
-        threshold = youden_threshold(*_split_arrays(splits["val"], "val", label))
-        y, s = _split_arrays(test, "test", label)
+        threshold = youden_threshold(*_split_arrays(splits["val"], "val", label)[:2])
+        y, s, known = _split_arrays(test, "test", label)
         predicted = s >= threshold
         auroc = float(roc_auc_score(y, s))
-        boot[label] = resampled_auroc(y, s, counts)
+        boot[label] = resampled_auroc(y, s, counts[:, known])
         rows.append(_auroc_row(label, auroc, boot[label], ci))
         point = {
             "accuracy": float(np.mean(predicted == y)),

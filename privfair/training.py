@@ -19,7 +19,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from opacus.utils.batch_memory_manager import BatchMemoryManager
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -27,15 +26,18 @@ from privfair.data import load_splits
 from privfair.errors import ConfigError, TrainingError
 from privfair.inference import device_for_run, predict_probabilities
 from privfair.manifest import label_names
+from privfair.metrics import masked_macro_auroc
 from privfair.models import build_model
 from privfair.privacy import PrivacyRecord, make_engine, resolve_delta
 from privfair.seeding import seed_everything
 
 
 class WeightedBCE(nn.Module):
-    """Multi-label BCE with positives up-weighted by the train split's negative/positive ratio.
+    """Multi-label BCE with positives up-weighted by the validation split's negative/positive ratio.
 
-    ``reduction`` is an attribute because Opacus' ghost clipping switches it to "none" to get per-sample losses.
+    A NaN target is an unknown (masked) label: it adds nothing to the loss, and a sample's loss is the mean over its
+    known labels. ``reduction`` is an attribute because Opacus' ghost clipping switches it to "none" to get
+    per-sample losses.
     """
 
     def __init__(self, pos_weight: torch.Tensor, reduction: str = "mean"):
@@ -44,16 +46,20 @@ class WeightedBCE(nn.Module):
         self.reduction = reduction
 
     def forward(self, logits, target):
-        per_sample = F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight, reduction="none")
-        per_sample = per_sample.mean(dim=1)
+        known = ~torch.isnan(target)
+        per_label = F.binary_cross_entropy_with_logits(logits, torch.where(known, target, 0.0),
+                                                       pos_weight=self.pos_weight, reduction="none")
+        per_sample = (per_label * known).sum(dim=1) / known.sum(dim=1).clamp(min=1)
         if self.reduction == "none":
             return per_sample
         return per_sample.sum() if self.reduction == "sum" else per_sample.mean()
 
 
 def positive_class_weights(labels: torch.Tensor) -> torch.Tensor:
-    positives = labels.sum(dim=0)
-    return (len(labels) - positives) / positives.clamp(min=1)
+    """Negatives / positives per label, counting known (non-NaN) labels only."""
+    positives = torch.nansum(labels, dim=0)
+    known = (~torch.isnan(labels)).sum(dim=0)
+    return (known - positives) / positives.clamp(min=1)
 
 
 def make_optimizer(parameters, spec: dict) -> torch.optim.Optimizer:
@@ -163,7 +169,7 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
         if not np.isfinite(scores).all():
             raise TrainingError(f"epoch {epoch}: the model diverged (non-finite outputs); lower "
                                 f"training.optimizer.lr (now {settings['optimizer']['lr']})")
-        val_auroc = float(roc_auc_score(val.labels.numpy(), scores, average="macro"))
+        val_auroc = masked_macro_auroc(val.labels.numpy(), scores)
         spent = engine.get_epsilon(delta) if private else math.inf
         history.append(dict(epoch=epoch, train_loss=loss, val_auroc=val_auroc, epsilon_spent=spent,
                             seconds=time.perf_counter() - start))

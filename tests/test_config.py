@@ -18,13 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "config" / "schema.yaml")
 CONFIGS = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml", REPO / "tests" / "scenario" / "config.yaml",
            REPO / "tests" / "scenario" / "ground_truth.yaml"]
+EXAMPLES = sorted((REPO / "config" / "examples").glob("*.yaml"))
 
 
 def load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CONFIGS + EXAMPLES, ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     config = load(path)
     validate(config, SCHEMA)
@@ -96,5 +97,19 @@ def test_dependent_keys_are_checked_before_any_job(path, value, message):
 def test_ct_needs_a_voxel_spacing_and_window():
     config = load(CONFIGS[0])
     del config["datasets"]["synth_ct"]["preprocess"]["pixdim"]
-    with pytest.raises(ConfigError, match=r"synth_ct\.preprocess\.pixdim is required for 3D"):
+    with pytest.raises(ConfigError, match=r"synth_ct\.preprocess: CT needs both pixdim and hu_window"):
         check_study(config)
+
+
+@pytest.mark.parametrize("example, edit, named", [
+    ("nih_cxr14", lambda s: s.pop("root"), "root"),
+    ("nih_cxr14", lambda s: s.update(synthetic={"n_patients": 10, "seed": 0}), "synthetic"),
+    ("hospital", lambda s: s.pop("columns"), "columns"),
+    ("chexpert", lambda s: s.update(uncertain="maybe"), "maybe"),
+    ("medmnist", lambda s: s.update(labels={"a": "b"}), "labels"),
+])
+def test_each_adapter_gets_the_options_it_needs(example, edit, named):
+    config = load(REPO / "config" / "examples" / f"{example}.yaml")
+    edit(next(iter(config["datasets"].values()))["source"])
+    with pytest.raises(WorkflowError, match=named):
+        validate(config, SCHEMA)

@@ -39,7 +39,7 @@ def cxr_export(tmp_path):
 
 
 def test_ingest_binarises_grades_and_counts_comorbidity(cxr_export):
-    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})
+    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})[0]
     export = pd.read_csv(cxr_export / "metadata.csv")
     assert len(manifest) == len(export)
     for finding in SYNTH_CXR_FINDINGS:
@@ -52,7 +52,7 @@ def test_ingest_names_file_and_row_of_a_bad_grade(cxr_export):
     export = pd.read_csv(cxr_export / "metadata.csv")
     export.loc[3, "nodule"] = 7
     export.to_csv(cxr_export / "metadata.csv", index=False)
-    with pytest.raises(ManifestError, match=r"metadata\.csv: row 5, column 'nodule'"):
+    with pytest.raises(ManifestError, match=r"metadata\.csv: line 5, column 'nodule'"):
         ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})
 
 
@@ -71,7 +71,7 @@ def test_ingest_names_missing_columns_and_unknown_adapters(cxr_export):
 
 
 def test_split_keeps_patients_whole_and_is_seeded(cxr_export):
-    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})
+    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})[0]
     split = split_patients(manifest, FRACTIONS, seed=3)
     assert (split.groupby("patient_id")["split"].nunique() == 1).all()
     assert split["split"].value_counts()["train"] > split["split"].value_counts()["test"]
@@ -81,24 +81,24 @@ def test_split_keeps_patients_whole_and_is_seeded(cxr_export):
 
 
 def test_a_leaking_manifest_fails_loudly(cxr_export):
-    split = split_patients(ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]}), FRACTIONS, seed=0)
+    split = split_patients(ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})[0], FRACTIONS, seed=0)
     patient = split.loc[split["split"] == "test", "patient_id"].iloc[0]
     split.loc[split.index[split["patient_id"] == patient][0], "split"] = "train"
-    with pytest.raises(ManifestError, match=f"{patient}.*more than one split"):
+    with pytest.raises(ManifestError, match=rf"1 patient\(s\) appear in more than one split: {patient}"):
         assert_patient_level(split, "split.parquet")
 
 
 def test_split_refuses_a_split_without_both_classes(cxr_export):
-    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})
+    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})[0]
     manifest["label_nodule"] = 0
-    with pytest.raises(ManifestError, match="only class 0 for 'label_nodule'"):
+    with pytest.raises(ManifestError, match=r"fewer than two classes \[0\] for 'label_nodule'"):
         split_patients(manifest, FRACTIONS, seed=0)
     with pytest.raises(ConfigError, match="fractions"):
         split_patients(manifest, {"train": 0.5, "val": 0.2, "test": 0.2}, seed=0)
 
 
 def test_radiograph_cache_is_resized_scaled_and_memory_mapped(cxr_export, tmp_path):
-    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})
+    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})[0]
     cache, cache_manifest, split_path = tmp_path / "cache.npy", tmp_path / "cache.parquet", tmp_path / "split.parquet"
     build_cache(manifest, {"spatial_size": [16, 16], "cache_dtype": "float16"}, cache, cache_manifest)
     array = np.load(cache, mmap_mode="r")
@@ -135,7 +135,7 @@ def test_ct_cache_resamples_windows_and_crops(tmp_path):
 
 
 def test_an_unreadable_image_is_named(cxr_export, tmp_path):
-    split = split_patients(ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]}), FRACTIONS, seed=0)
+    split = split_patients(ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})[0], FRACTIONS, seed=0)
     broken = split["path"].iloc[2]
     open(broken, "wb").write(b"not a png")
     with pytest.raises(ManifestError, match=broken) as error:  # raised in a worker, reported by the main process
@@ -152,3 +152,16 @@ def test_radiographs_stay_upright_in_the_cache(tmp_path):
     build_cache(split, {"spatial_size": [8, 8], "cache_dtype": "float32"}, tmp_path / "c.npy", tmp_path / "c.parquet")
     image = np.load(tmp_path / "c.npy")[0, 0]
     assert image[0].min() > 0.9 and image[-1].max() < 0.1
+
+
+def test_an_official_split_is_honoured_and_validation_patients_come_from_official_training(cxr_export):
+    manifest = ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})[0]
+    official_test = set(manifest["patient_id"].unique()[::4])
+    manifest["official_split"] = np.where(manifest["patient_id"].isin(official_test), "test", "train")
+    fractions = {"train": 0.45, "val": 0.15, "test": 0.4}  # the test fraction is the official one's, not 0.4
+    split = split_patients(manifest, fractions, seed=0)
+    assert set(split.loc[split["split"] == "test", "patient_id"]) == official_test
+    val = set(split.loc[split["split"] == "val", "patient_id"])
+    assert len(val) == round(0.25 * (manifest["patient_id"].nunique() - len(official_test)))  # val / (train + val)
+    assert split_patients(manifest, fractions, seed=0)["split"].equals(split["split"])
+    assert not split_patients(manifest, fractions, seed=3)["split"].equals(split["split"])

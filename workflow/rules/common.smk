@@ -44,13 +44,14 @@ def get_setting(*path):
 
 
 def get_source_dir(wildcards):
-    """The dataset's export; the embedded datasets are generated there."""
-    return f"results/raw/{wildcards.dataset}"
+    """The dataset's folder: the configured ``root`` of a real dataset, or where the embedded one is generated."""
+    source = get_dataset(wildcards)["source"]
+    return source["root"] if "root" in source else f"results/raw/{wildcards.dataset}"
 
 
 def get_ingest_options(wildcards):
-    """The adapter's settings; the generator's own settings reach ingest through its input, not its params."""
-    return sorted_keys({k: v for k, v in get_dataset(wildcards)["source"].items() if k != "synthetic"})
+    """The adapter's settings; the folder and the generator's settings reach ingest through its input instead."""
+    return sorted_keys({k: v for k, v in get_dataset(wildcards)["source"].items() if k not in ("synthetic", "root")})
 
 
 def get_subgroup_spec():
@@ -113,6 +114,8 @@ def get_final_outputs():
     figures += expand("fairness_gap_{attribute}", attribute=get_single_attributes())
     figures += expand("roc_{dataset}", dataset=config["study"]["datasets"])
     return [
+        *expand("results/datasets/{dataset}/summary.{ext}", dataset=config["study"]["datasets"],
+                ext=["csv", "md", "tex", "png", "pdf"]),
         *expand("results/tables/{table}.{ext}", table=tables, ext=["csv", "md"]),
         "results/tables/per_label_auroc.csv",
         *expand("results/figures/{figure}.{ext}", figure=figures, ext=["png", "pdf"]),

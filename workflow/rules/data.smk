@@ -16,7 +16,8 @@ rule ingest:
     input:
         get_source_dir,
     output:
-        "results/data/{dataset}/manifest.parquet",
+        manifest="results/data/{dataset}/manifest.parquet",
+        dropped="results/data/{dataset}/dropped.csv",
     params:
         source=get_ingest_options,
     log:
@@ -50,10 +51,28 @@ rule preprocess:
         manifest="results/data/{dataset}/cache.parquet",
     params:
         preprocess=get_setting("preprocess"),
-    threads: 2
+    threads: 8  # parallel MONAI workers at hospital scale; Snakemake caps this at --cores
     log:
         "results/logs/preprocess/{dataset}.log",
     conda:
         ENV
     script:
         "../scripts/preprocess.py"
+
+
+rule summarise_dataset:
+    input:
+        split="results/data/{dataset}/split.parquet",
+        dropped="results/data/{dataset}/dropped.csv",
+    output:
+        csv="results/datasets/{dataset}/summary.csv",
+        md="results/datasets/{dataset}/summary.md",
+        tex="results/datasets/{dataset}/summary.tex",
+        png=report("results/datasets/{dataset}/summary.png", caption="../report/dataset_summary.rst", category="Datasets"),
+        pdf="results/datasets/{dataset}/summary.pdf",
+    log:
+        "results/logs/summarise_dataset/{dataset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/summarise_dataset.py"

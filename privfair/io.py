@@ -1,0 +1,19 @@
+"""Writing outputs whole or not at all: a failed step must leave no half-written file behind."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_output(path: str | Path):
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success, delete it on any error."""
+    path = Path(path)
+    temporary = path.with_name(f".partial-{path.name}")  # same suffix: writers infer the format from it
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
