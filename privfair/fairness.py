@@ -29,7 +29,7 @@ import pandas as pd
 from privfair.metrics import (
     MACRO, SCORE_PREFIX, TRUE_PREFIX, labels_of, patient_resample_counts, resampled_auroc, sorted_test_rows,
 )
-from privfair.subgroups import KEPT_APART, assign_groups, attribute_names, group_order
+from privfair.subgroups import KEPT_APART, UNKNOWN, assign_groups, attribute_names, group_order
 
 GROUP_METRICS = ("auroc", "accuracy", "tpr", "fpr", "fnr", "selection_rate", "ece")
 UNDERDIAGNOSIS = "underdiagnosis_rate"
@@ -228,3 +228,16 @@ def _differences(attribute, label, per_metric: dict) -> list[dict]:
     n_groups = max((len(v) for v in usable.values()), default=0)
     return [_derived_row("fairness", attribute, ALL_GROUPS, label, name, values, n_groups)
             for name, values in derived.items()]
+
+
+def unrecorded_attributes(metrics: pd.DataFrame) -> list[str]:
+    """Attributes with no recorded group at all (e.g. a dataset without demographics): nothing to group by."""
+    subgroups = metrics[metrics["attribute"] != OVERALL]
+    recorded = subgroups.groupby("attribute", sort=False)["group"].agg(lambda g: not set(g) <= set(KEPT_APART))
+    return [attribute for attribute, any_recorded in recorded.items() if not any_recorded]
+
+
+def nothing_to_group_by(attributes: list[str], dataset: str) -> str:
+    return (f"{dataset}: {', '.join(attributes)} not recorded (every test image is '{UNKNOWN}'): nothing to group by, "
+            "so no gaps or fairness differences for "
+            f"{'it' if len(attributes) == 1 else 'them'}")

@@ -55,14 +55,15 @@ def latex_table(view: pd.DataFrame, caption: str) -> str:
 
 
 def write_table(numbers: pd.DataFrame, view: pd.DataFrame, outputs: dict, *, caption: str,
-                text_columns=()) -> None:
-    """Write the ``csv``/``md``/``tex`` entries of ``outputs`` that are present."""
+                text_columns=(), notes=()) -> None:
+    """Write the ``csv``/``md``/``tex`` entries of ``outputs`` that are present; ``notes`` follow the Markdown table
+    and close the LaTeX caption (e.g. why a dataset has no rows)."""
     if "csv" in outputs:
         numbers.to_csv(outputs["csv"], index=False)
     if "md" in outputs:
-        Path(outputs["md"]).write_text(markdown_table(view, text_columns))
+        Path(outputs["md"]).write_text(markdown_table(view, text_columns) + "".join(f"\nNote: {n}.\n" for n in notes))
     if "tex" in outputs:
-        Path(outputs["tex"]).write_text(latex_table(view, caption))
+        Path(outputs["tex"]).write_text(latex_table(view, " ".join([caption, *(f"Note: {n}." for n in notes)])))
 
 
 def _diff_cell(row) -> str:

@@ -14,7 +14,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from privfair.errors import ConfigError
-from privfair.fairness import derived_quantities, group_metrics
+from privfair.fairness import derived_quantities, group_metrics, nothing_to_group_by, unrecorded_attributes
 from privfair.fairness_analysis import correlations, run_quantities, summarize, training_counts
 from privfair.metrics import evaluate_predictions
 from privfair.subgroups import NOT_BINNED, UNKNOWN, assign_groups, bin_labels, check_fairness_spec
@@ -224,3 +224,13 @@ def test_training_counts_and_correlations():
     assert sex["n_points"] == 6 and sex["r"] > 0.5  # the gap closes as ε grows
     per_label = rows(relations, relation="auroc_drop_vs_training_positives")
     assert (per_label["reason"] == "needs at least 3 points, has 2").all()
+
+
+def test_a_dataset_without_demographics_is_said_to_have_nothing_to_group_by():
+    frame = predictions().drop(columns=["age", "sex"])  # e.g. MedMNIST
+    table = group_metrics(frame, THRESHOLDS, SPEC, n_bootstrap=20, seed=5)
+    unrecorded = unrecorded_attributes(table)
+    assert unrecorded == ["sex", "age", "age×sex"]
+    assert "nothing to group by" in nothing_to_group_by(unrecorded, "medmnist")
+    derived = derived_quantities(table)
+    assert set(derived["attribute"]) == {"comorbidity"}

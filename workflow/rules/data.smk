@@ -65,10 +65,10 @@ rule summarise_dataset:
         split="results/data/{dataset}/split.parquet",
         dropped="results/data/{dataset}/dropped.csv",
     output:
-        csv="results/datasets/{dataset}/summary.csv",
+        csv=report("results/datasets/{dataset}/summary.csv", caption="../report/dataset_table.rst", category="Datasets", labels={"dataset": "{dataset}", "type": "table"}),
         md="results/datasets/{dataset}/summary.md",
         tex="results/datasets/{dataset}/summary.tex",
-        png=report("results/datasets/{dataset}/summary.png", caption="../report/dataset_summary.rst", category="Datasets"),
+        png=report("results/datasets/{dataset}/summary.png", caption="../report/dataset_summary.rst", category="Datasets", labels={"dataset": "{dataset}", "type": "figure"}),
         pdf="results/datasets/{dataset}/summary.pdf",
     log:
         "results/logs/summarise_dataset/{dataset}.log",

@@ -1,5 +1,6 @@
 import pandas as pd
 
+from privfair.fairness import nothing_to_group_by, unrecorded_attributes
 from privfair.fairness_analysis import correlations, run_quantities, summarize, training_counts
 from privfair.privacy import read_record
 from privfair.steps import run_step
@@ -12,10 +13,14 @@ def tables(snakemake, name):
 
 def main(snakemake):
     spec, statistics = snakemake.params.subgroups, snakemake.params.statistics
-    quantities = {}
+    quantities, notes = {}, {}
     for record_path, path in zip(snakemake.input.privacy, snakemake.input.metrics):
         record = read_record(record_path)
-        quantities[(record["dataset"], float(record["epsilon"]), int(record["seed"]))] = run_quantities(pd.read_parquet(path))
+        metrics = pd.read_parquet(path)
+        unrecorded = unrecorded_attributes(metrics)
+        if unrecorded:
+            notes[record["dataset"]] = nothing_to_group_by(unrecorded, record["dataset"])
+        quantities[(record["dataset"], float(record["epsilon"]), int(record["seed"]))] = run_quantities(metrics)
     summary = summarize(quantities, ci=statistics["ci"], correction=statistics["multiple_testing"],
                         alpha=statistics["alpha"])
     counts = {
@@ -36,7 +41,9 @@ def main(snakemake):
         ("p_values", p_value_table(summary, method), f"DP vs non-private: paired bootstrap p-values ({method})."),
         ("pearson", correlation_table(relations), "Pearson's r: budget vs gaps, AUROC drop vs training count."),
     ):
-        write_table(numbers, view, tables(snakemake, name), caption=caption, text_columns=text)
+        write_table(numbers, view, tables(snakemake, name), caption=caption, text_columns=text, notes=list(notes.values()))
+    for note in notes.values():
+        print(f"privfair: {note}")
 
 
 run_step(snakemake, main)
