@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from privfair.metrics import MACRO, percentile_ci
-from privfair.tables import ci_header, fmt_ci, fmt_epsilon, fmt_mean_sd, markdown_table
+from privfair.tables import ci_header, fmt_ci, fmt_epsilon, fmt_mean_sd
 
 RUN_KEYS = ["dataset", "epsilon", "seed"]
 RECORD_COLUMNS = ["epsilon_spent", "delta", "noise_multiplier"]
@@ -160,8 +160,8 @@ def _fmt_number(value: float, spec: str) -> str:
     return "∞" if math.isinf(value) else format(value, spec)
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """Render a :func:`privacy_utility_table` or :func:`per_label_table` as a markdown table."""
+def utility_view(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`privacy_utility_table` or :func:`per_label_table` as formatted cells with readable headers."""
     ci = ci_header(table)
     # (header, column that must be present for it to be shown, cell formatter)
     columns = [
@@ -177,5 +177,4 @@ def to_markdown(table: pd.DataFrame) -> str:
         ("Noise σ (mean)", "noise_multiplier_mean", lambda r: _fmt_number(r["noise_multiplier_mean"], ".2f")),
     ]
     shown = {header: fmt for header, column, fmt in columns if column in table.columns}
-    view = pd.DataFrame({header: [fmt(row) for _, row in table.iterrows()] for header, fmt in shown.items()})
-    return markdown_table(view, text_columns=("Dataset", "Label"))
+    return pd.DataFrame({header: [fmt(row) for _, row in table.iterrows()] for header, fmt in shown.items()})

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from privfair.aggregate import per_label_table, privacy_utility_table, run_table, to_markdown
+from privfair.aggregate import per_label_table, privacy_utility_table, run_table, utility_view
+from privfair.tables import markdown_table
 from privfair.metrics import evaluate_predictions
 from privfair.plots import plot_per_label, plot_privacy_utility
 
@@ -159,6 +160,10 @@ def test_per_label_table(study):
     # The CI is that of the seed mean: inside the spread of the per-run CIs, narrower than their average.
     assert edema["ci_low"].min() <= got["ci_low"] and got["ci_high"] <= edema["ci_high"].max()
     assert got["ci_high"] - got["ci_low"] < (edema["ci_high"] - edema["ci_low"]).mean()
+
+
+def to_markdown(table):
+    return markdown_table(utility_view(table))
 
 
 def test_to_markdown(study):

@@ -21,10 +21,7 @@ rule aggregate:
         privacy=get_grid_files("privacy.json"),
     output:
         runs="results/tables/run_metrics.csv",
-        table="results/tables/privacy_utility.csv",
-        markdown="results/tables/privacy_utility.md",
-        per_label="results/tables/per_label_auroc.csv",
-        **table_outputs("privacy_records", category="Privacy-utility"),
+        **table_outputs("privacy_utility", "per_label_auroc", "privacy_records", category="Privacy-utility"),
     params:
         ci=config["evaluation"]["ci"],
     log:
