@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from privfair.metrics import MACRO, percentile_ci
-from privfair.tables import ci_header, fmt_ci, fmt_epsilon, fmt_mean_sd
+from privfair.tables import ci_header, fmt_ci, fmt_epsilon, fmt_mean_sd, fmt_number
 
 RUN_KEYS = ["dataset", "epsilon", "seed"]
 RECORD_COLUMNS = ["epsilon_spent", "delta", "noise_multiplier"]
@@ -154,12 +154,6 @@ def _fmt_drop(row) -> str:
     return f"{row['drop']:+.3f} {fmt_ci(row['drop_ci_low'], row['drop_ci_high'], digits=3)}"
 
 
-def _fmt_number(value: float, spec: str) -> str:
-    if math.isnan(value):
-        return "—"
-    return "∞" if math.isinf(value) else format(value, spec)
-
-
 def utility_view(table: pd.DataFrame) -> pd.DataFrame:
     """A :func:`privacy_utility_table` or :func:`per_label_table` as formatted cells with readable headers."""
     ci = ci_header(table)
@@ -172,9 +166,9 @@ def utility_view(table: pd.DataFrame) -> pd.DataFrame:
         ("AUROC (mean ± SD)", "auroc_mean", lambda r: fmt_mean_sd(r["auroc_mean"], r["auroc_sd"])),
         (ci, "ci_low", lambda r: fmt_ci(r["ci_low"], r["ci_high"])),
         (f"Δ vs non-private [{ci}]", "drop", _fmt_drop),
-        ("ε spent (max)", "epsilon_spent_max", lambda r: _fmt_number(r["epsilon_spent_max"], ".3g")),
-        ("δ", "delta", lambda r: _fmt_number(r["delta"], ".1e")),
-        ("Noise σ (mean)", "noise_multiplier_mean", lambda r: _fmt_number(r["noise_multiplier_mean"], ".2f")),
+        ("ε spent (max)", "epsilon_spent_max", lambda r: fmt_number(r["epsilon_spent_max"], ".3g")),
+        ("δ", "delta", lambda r: fmt_number(r["delta"], ".1e")),
+        ("Noise σ (mean)", "noise_multiplier_mean", lambda r: fmt_number(r["noise_multiplier_mean"], ".2f")),
     ]
     shown = {header: fmt for header, column, fmt in columns if column in table.columns}
     return pd.DataFrame({header: [fmt(row) for _, row in table.iterrows()] for header, fmt in shown.items()})

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from privfair.manifest import is_finding
 from privfair.metrics import (
     MACRO, SCORE_PREFIX, TRUE_PREFIX, labels_of, patient_resample_counts, resampled_auroc, sorted_test_rows,
 )
@@ -38,14 +39,16 @@ FAIRNESS_METRICS = (
     "statistical_parity_difference", "equal_opportunity_difference", "equalized_odds_difference",
     "worst_group_auroc", "auroc_gap",
 )
-# Fairness quantities that are levels, not differences between groups: nothing to test against zero.
-LEVELS = ("worst_group_auroc",)
+# Fairness quantities are never tested against zero: the spreads (largest minus smallest group) cannot be negative
+# and sampling noise alone makes them positive, and the worst-group AUROC is a level. Only gaps are.
+TESTED_AGAINST_ZERO = ("gap",)
 SEX_GAP = "F − M"
 ALL_GROUPS = "all"
 # The whole test set as one "group", so overall values share the machinery (and resamples) of subgroups.
 OVERALL = "overall"
 KEY_COLUMNS = ["kind", "attribute", "group", "label", "metric"]
-GROUP_COLUMNS = KEY_COLUMNS + ["value", "n", "n_pos", "n_neg", "reason", "bootstrap"]
+# n, n_pos, n_neg: test images of a group; n_groups: how many groups a gap or difference is formed from.
+GROUP_COLUMNS = KEY_COLUMNS + ["value", "n", "n_pos", "n_neg", "n_groups", "reason", "bootstrap"]
 
 
 def thresholds_from_summary(summary: pd.DataFrame) -> dict[str, float]:
@@ -76,18 +79,36 @@ def _rates(y: np.ndarray, s: np.ndarray, threshold: float, weights: np.ndarray, 
         }
 
 
-def _row(attribute, group, label, metric, values, n, n_pos, n_neg, reason) -> dict:
+def _row(attribute, group, label, metric, values, n=np.nan, n_pos=np.nan, n_neg=np.nan, reason="", *,
+         kind="group", n_groups=np.nan) -> dict:
     return {
-        "kind": "group", "attribute": attribute, "group": group, "label": label, "metric": metric,
-        "value": float(values[0]), "n": n, "n_pos": n_pos, "n_neg": n_neg, "reason": reason,
-        "bootstrap": values[1:].astype(np.float32),
+        "kind": kind, "attribute": attribute, "group": group, "label": label, "metric": metric,
+        "value": float(values[0]), "n": n, "n_pos": n_pos, "n_neg": n_neg, "n_groups": n_groups, "reason": reason,
+        "bootstrap": np.asarray(values[1:], dtype=np.float32),
     }
 
 
-def _shortfall(n_pos: int, n_neg: int, minimum: dict) -> str:
-    short = [f"{count} {name} < {minimum[name]}" for name, count in (("positives", n_pos), ("negatives", n_neg))
-             if count < minimum[name]]
-    return "; ".join(short)
+# What each metric needs at least the configured minimum of: AUROC both classes, TPR/FNR positives, FPR negatives;
+# the others need as many images as the two minimums together.
+NEEDS = {"auroc": ("positives", "negatives"), "tpr": ("positives",), "fnr": ("positives",), "fpr": ("negatives",)}
+
+
+def _shortfall(metric: str, n_pos: int, n_neg: int, minimum: dict) -> str:
+    counts = {"positives": n_pos, "negatives": n_neg}
+    if metric not in NEEDS:
+        needed = minimum["positives"] + minimum["negatives"]
+        return f"{n_pos + n_neg} images < {needed}" if n_pos + n_neg < needed else ""
+    return "; ".join(f"{counts[name]} {name} < {minimum[name]}" for name in NEEDS[metric]
+                     if counts[name] < minimum[name])
+
+
+def applicable_spec(spec: dict, labels: list[str]) -> tuple[dict, list[str]]:
+    """The subgroup spec without attributes that cannot apply to this task, and why they were left out."""
+    if len(labels) > 1 or "comorbidity" not in spec["attributes"]:
+        return spec, []
+    reduced = {**spec, "attributes": {k: v for k, v in spec["attributes"].items() if k != "comorbidity"},
+               "intersections": [i for i in spec.get("intersections", []) if "comorbidity" not in i]}
+    return reduced, ["comorbidity left out: with a single label, the number of positive findings is the label"]
 
 
 def group_metrics(
@@ -96,58 +117,83 @@ def group_metrics(
     """Test-split metrics of every (attribute, group, label), with their bootstrap resamples.
 
     One row per (attribute, group, label, metric): ``value`` (point estimate; NaN if not available), ``n``,
-    ``n_pos``, ``n_neg`` (test images), ``reason`` (why not available, else ""), and ``bootstrap`` (an array of
-    ``n_bootstrap`` resampled values, the resamples of :func:`privfair.metrics.evaluate_predictions`).
-    Labels include ``macro`` (mean over labels; needs every label available) and, for multi-label tasks,
-    ``any`` with the underdiagnosis rate: the share of images with at least one finding called finding-free.
+    ``n_pos``, ``n_neg`` (test images), ``reason`` (why not available; for ``macro``, which labels it averages when
+    not all), and ``bootstrap`` (an array of ``n_bootstrap`` resampled values, the resamples of
+    :func:`privfair.metrics.evaluate_predictions`). ``macro`` is the mean over the labels available in every
+    recorded group of the attribute, so that groups are compared on the same labels; for multi-label tasks, label
+    ``any`` holds the underdiagnosis rate: the share of images with at least one finding called finding-free.
     """
     labels = labels_of(predictions)
     missing = [label for label in labels if label not in thresholds]
     if missing:
         raise ValueError(f"no validation threshold for label(s) {missing}")
+    spec, _ = applicable_spec(spec, labels)
     test = sorted_test_rows(predictions[predictions["split"] == "test"])
     weights = np.vstack([np.ones(len(test)), patient_resample_counts(test, n_bootstrap, seed)])
     groups = assign_groups(test, spec).assign(**{OVERALL: ALL_GROUPS})
-    minimum = spec["min_group_size"]
     truth = test[[f"{TRUE_PREFIX}{label}" for label in labels]].to_numpy(dtype=float)
     scores = test[[f"{SCORE_PREFIX}{label}" for label in labels]].to_numpy(dtype=float)
-    nan = np.full(n_bootstrap + 1, np.nan)
 
     rows = []
     for attribute in [OVERALL, *attribute_names(spec)]:
         present = set(groups[attribute])
         order = [ALL_GROUPS] if attribute == OVERALL else group_order(spec, attribute) + list(KEPT_APART)
-        for group in [g for g in order if g in present]:
-            member = (groups[attribute] == group).to_numpy()
-            per_label = {}
-            for j, label in enumerate(labels):
-                # Masked (uncertain, ignored) labels are NaN and take no part.
-                rows_j = member & ~np.isnan(truth[:, j])
-                y, s = truth[rows_j, j], scores[rows_j, j]
-                n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-                reason = _shortfall(n_pos, n_neg, minimum)
-                values = ({m: nan for m in GROUP_METRICS} if reason
-                          else _rates(y, s, thresholds[label], weights[:, rows_j], spec["ece_bins"]))
-                per_label[label] = values
-                rows += [_row(attribute, group, label, m, values[m], len(y), n_pos, n_neg, reason)
-                         for m in GROUP_METRICS]
-            unavailable = [label for label in labels if np.isnan(per_label[label]["auroc"][0])]
-            macro_reason = f"label(s) not available: {', '.join(unavailable)}" if unavailable else ""
-            for metric in GROUP_METRICS:
-                # Plain mean: a resample in which any label is undefined has no macro value.
-                values = np.mean([per_label[label][metric] for label in labels], axis=0)
-                rows.append(_row(attribute, group, MACRO, metric, values, int(member.sum()), -1, -1, macro_reason))
-            if len(labels) > 1:
-                rows.append(_underdiagnosis(attribute, group, truth[member], scores[member], labels, thresholds,
-                                            weights[:, member], minimum))
+        members = {g: (groups[attribute] == g).to_numpy() for g in order if g in present}
+        per_group = {g: _label_metrics(attribute, g, truth[m], scores[m], labels, thresholds, weights[:, m], spec)
+                     for g, m in members.items()}
+        rows += [row for per_label in per_group.values() for label in labels for row in per_label[label]["rows"]]
+        rows += _macro_rows(attribute, per_group, labels, members)
+        if len(labels) > 1:
+            rows += [_underdiagnosis(attribute, g, truth[m], scores[m], labels, thresholds, weights[:, m],
+                                     spec["min_group_size"]) for g, m in members.items()]
     return pd.DataFrame(rows, columns=GROUP_COLUMNS)
 
 
+def _label_metrics(attribute, group, truth, scores, labels, thresholds, weights, spec) -> dict:
+    """label -> {"values": metric -> array (NaN where not available), "rows": table rows} for one group."""
+    result = {}
+    for j, label in enumerate(labels):
+        known = ~np.isnan(truth[:, j])  # masked (uncertain, ignored) labels take no part
+        y, s = truth[known, j], scores[known, j]
+        n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+        rates = _rates(y, s, thresholds[label], weights[:, known], spec["ece_bins"])
+        values, rows = {}, []
+        for metric in GROUP_METRICS:
+            reason = _shortfall(metric, n_pos, n_neg, spec["min_group_size"])
+            values[metric] = np.full(len(weights), np.nan) if reason else rates[metric]
+            rows.append(_row(attribute, group, label, metric, values[metric], len(y), n_pos, n_neg, reason))
+        result[label] = {"values": values, "rows": rows}
+    return result
+
+
+def _macro_rows(attribute, per_group: dict, labels, members: dict) -> list[dict]:
+    """Macro rows of every group of one attribute, over the labels available in all its recorded groups."""
+    recorded = [g for g in per_group if g not in KEPT_APART] or list(per_group)
+    rows = []
+    for metric in GROUP_METRICS:
+        common = [label for label in labels
+                  if all(np.isfinite(per_group[g][label]["values"][metric][0]) for g in recorded)]
+        left_out = [label for label in labels if label not in common]
+        reason = (f"no label available in every group of {attribute}" if not common
+                  else f"mean over {len(common)} of {len(labels)} labels (not: {', '.join(left_out)})" if left_out
+                  else "")
+        for group, per_label in per_group.items():
+            # Plain mean: a resample in which any averaged label is undefined has no macro value.
+            values = (np.mean([per_label[label]["values"][metric] for label in common], axis=0) if common
+                      else np.full(len(per_label[labels[0]]["values"][metric]), np.nan))
+            rows.append(_row(attribute, group, MACRO, metric, values, int(members[group].sum()), reason=reason))
+    return rows
+
+
 def _underdiagnosis(attribute, group, truth, scores, labels, thresholds, weights, minimum) -> dict:
-    """Seyyed-Kalantari et al. (2021): among images with a finding, the share the model calls finding-free."""
-    cutoffs = np.array([thresholds[label] for label in labels])
-    has_finding = (np.nan_to_num(truth) == 1).any(axis=1)
-    called_free = ~(scores >= cutoffs).any(axis=1)
+    """Seyyed-Kalantari et al. (2021): among images with a finding, the share the model calls finding-free.
+
+    Labels that are not findings (e.g. "no finding", "support devices") neither make an image sick nor count as a
+    finding called."""
+    findings = [j for j, label in enumerate(labels) if is_finding(label)]
+    cutoffs = np.array([thresholds[labels[j]] for j in findings])
+    has_finding = (np.nan_to_num(truth[:, findings]) == 1).any(axis=1)
+    called_free = ~(scores[:, findings] >= cutoffs).any(axis=1)
     n_pos = int(has_finding.sum())
     reason = f"{n_pos} images with a finding < {minimum['positives']}" if n_pos < minimum["positives"] else ""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -161,7 +207,7 @@ def derived_quantities(metrics: pd.DataFrame) -> pd.DataFrame:
     """Performance gaps and standard fairness differences from a :func:`group_metrics` table.
 
     Returns rows of kind ``gap`` (per group; for sex one ``F − M`` row) and ``fairness`` (group ``all``), with
-    ``value`` and ``bootstrap`` like the input; ``n`` is the number of groups that took part.
+    ``value`` and ``bootstrap`` like the input and ``n_groups`` the number of groups that took part.
     """
     rows = []
     recorded = metrics[~metrics["group"].isin(KEPT_APART) & metrics["value"].notna()]
@@ -175,19 +221,13 @@ def derived_quantities(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=GROUP_COLUMNS)
 
 
-def _derived_row(kind, attribute, group, label, metric, values, n) -> dict:
-    return {"kind": kind, "attribute": attribute, "group": group, "label": label, "metric": metric,
-            "value": float(values[0]), "n": n, "n_pos": -1, "n_neg": -1, "reason": "",
-            "bootstrap": np.asarray(values[1:], dtype=np.float32)}
-
-
 def _gaps(attribute, label, metric, groups, values, sizes) -> list[dict]:
     """values: (n_groups, 1 + R). Sex: female − male; otherwise each group minus the weighted mean of the others."""
     if len(groups) < 2:
         return []
     if attribute == "sex":
         gap = values[groups.index("F")] - values[groups.index("M")]
-        return [_derived_row("gap", attribute, SEX_GAP, label, metric, gap, 2)]
+        return [_row(attribute, SEX_GAP, label, metric, gap, kind="gap", n_groups=2)]
     rows = []
     for i, group in enumerate(groups):
         others = np.delete(values, i, axis=0)
@@ -195,7 +235,8 @@ def _gaps(attribute, label, metric, groups, values, sizes) -> list[dict]:
         weights = np.where(np.isnan(others), 0.0, np.delete(sizes, i)[:, None])
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_of_others = np.nansum(others * weights, axis=0) / weights.sum(axis=0)
-        rows.append(_derived_row("gap", attribute, group, label, metric, values[i] - mean_of_others, len(groups)))
+        rows.append(_row(attribute, group, label, metric, values[i] - mean_of_others, kind="gap",
+                         n_groups=len(groups)))
     return rows
 
 
@@ -226,7 +267,7 @@ def _differences(attribute, label, per_metric: dict) -> list[dict]:
         derived["worst_group_auroc"] = _worst(usable["auroc"])
         derived["auroc_gap"] = _spread(usable["auroc"])
     n_groups = max((len(v) for v in usable.values()), default=0)
-    return [_derived_row("fairness", attribute, ALL_GROUPS, label, name, values, n_groups)
+    return [_row(attribute, ALL_GROUPS, label, name, values, kind="fairness", n_groups=n_groups)
             for name, values in derived.items()]
 
 
@@ -241,3 +282,13 @@ def nothing_to_group_by(attributes: list[str], dataset: str) -> str:
     return (f"{dataset}: {', '.join(attributes)} not recorded (every test image is '{UNKNOWN}'): nothing to group by, "
             "so no gaps or fairness differences for "
             f"{'it' if len(attributes) == 1 else 'them'}")
+
+
+def attribute_notes(metrics: pd.DataFrame, spec: dict, dataset: str) -> list[str]:
+    """Why some configured attributes have no gaps for this dataset, one sentence each."""
+    labels = sorted(set(metrics["label"]) - {MACRO, ANY_FINDING})
+    notes = [f"{dataset}: {note}" for note in applicable_spec(spec, labels)[1]]
+    unrecorded = unrecorded_attributes(metrics)
+    if unrecorded:
+        notes.append(nothing_to_group_by(unrecorded, dataset))
+    return notes

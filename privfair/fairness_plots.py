@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 from sklearn.metrics import roc_curve
 
-from privfair.fairness import SEX_GAP
-from privfair.metrics import SCORE_PREFIX, TRUE_PREFIX, labels_of
+from privfair.fairness import OVERALL, SEX_GAP
+from privfair.metrics import MACRO, SCORE_PREFIX, TRUE_PREFIX, labels_of
 from privfair.plots import EPSILON_LABEL, NON_PRIVATE_COLOR, panel_figure
 from privfair.tables import ci_header
 
@@ -78,7 +78,7 @@ def _line_with_band(ax, rows: pd.DataFrame, positions, color, label, value="mean
 
 def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None:
     """Macro-AUROC performance gap of each group of ``attribute`` against ε, one panel per dataset."""
-    rows = summary[(summary["kind"] == "gap") & (summary["attribute"] == attribute) & (summary["label"] == "macro")
+    rows = summary[(summary["kind"] == "gap") & (summary["attribute"] == attribute) & (summary["label"] == MACRO)
                    & (summary["metric"] == "auroc")]
     datasets = list(dict.fromkeys(summary["dataset"]))
     ylabel = "AUROC gap, female − male" if attribute == "sex" else "AUROC gap vs other groups"
@@ -91,7 +91,8 @@ def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None
                 _line_with_band(ax, block[block["group"] == group], positions, color,
                                 "female − male" if group == SEX_GAP else group)
             if not groups:
-                _no_data(ax, f"No {attribute} gap: fewer than two groups with enough test cases")
+                _no_data(ax, f"No {attribute} gap: fewer than two recorded groups with enough test cases "
+                         "(the tables' notes and fairness_summary.csv say why)")
                 continue
             ax.axhline(0.0, color=NON_PRIVATE_COLOR, linewidth=0.8)
             _epsilon_axis(ax, positions, f"{ylabel}\n(mean over seeds, {ci_header(summary)})")
@@ -100,16 +101,16 @@ def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None
 
 def plot_fairness_metrics(summary: pd.DataFrame, path_png, path_pdf) -> None:
     """Standard fairness differences (macro over labels) against ε: a row of attributes per dataset."""
-    rows = summary[(summary["kind"] == "fairness") & (summary["label"] == "macro")
+    rows = summary[(summary["kind"] == "fairness") & (summary["label"] == MACRO)
                    & summary["metric"].isin(METRIC_NAMES)]
-    attributes = [a for a in dict.fromkeys(summary["attribute"]) if a != "overall"]
+    attributes = [a for a in dict.fromkeys(summary["attribute"]) if a != OVERALL]
     datasets = list(dict.fromkeys(summary["dataset"]))
     panels_keys = [(d, a) for d in datasets for a in attributes]
     with panel_figure(panels_keys, path_png, path_pdf, ncols=len(attributes)) as panels:
         for (dataset, attribute), ax in panels.items():
             block = rows[(rows["dataset"] == dataset) & (rows["attribute"] == attribute)]
             if block.empty:
-                _no_data(ax, "Not available: fewer than two groups with enough test cases")
+                _no_data(ax, "Not available: fewer than two recorded groups with enough test cases")
                 continue
             positions = _epsilon_positions(summary.loc[summary["dataset"] == dataset, "epsilon"])
             for color, (metric, name) in zip(_palette(len(METRIC_NAMES)), METRIC_NAMES.items()):
@@ -121,8 +122,8 @@ def plot_fairness_metrics(summary: pd.DataFrame, path_png, path_pdf) -> None:
 
 def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, path_png, path_pdf) -> None:
     """Per label: test AUROC against training positives, non-private and each DP model joined by a line."""
-    rows = summary[(summary["kind"] == "group") & (summary["attribute"] == "overall") & (summary["metric"] == "auroc")
-                   & (summary["label"] != "macro")]
+    rows = summary[(summary["kind"] == "group") & (summary["attribute"] == OVERALL) & (summary["metric"] == "auroc")
+                   & (summary["label"] != MACRO)]
     datasets = list(dict.fromkeys(rows["dataset"]))
     with panel_figure(datasets, path_png, path_pdf) as panels:
         for dataset, ax in panels.items():

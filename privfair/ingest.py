@@ -14,7 +14,7 @@ import pandas as pd
 from privfair.adapters import REAL_ADAPTERS
 from privfair.adapters.common import RowChecks, read_table
 from privfair.errors import ConfigError, ManifestError
-from privfair.manifest import LABEL_PREFIX, label_columns, validate_manifest
+from privfair.manifest import LABEL_PREFIX, is_finding, label_columns, validate_manifest
 from privfair.synth.cxr import FINDINGS as SYNTH_CXR_FINDINGS
 
 
@@ -95,5 +95,6 @@ def ingest(adapter: str, root: str | Path, options: dict) -> tuple[pd.DataFrame,
     if manifest.empty:
         raise ManifestError(f"{root}: no images left to ingest; see the rows dropped by source.on_invalid above")
     manifest = manifest.reset_index(drop=True)
-    manifest["comorbidity"] = manifest[label_columns(manifest)].sum(axis=1).astype("int16")
+    findings = [c for c in label_columns(manifest) if is_finding(c.removeprefix(LABEL_PREFIX))]
+    manifest["comorbidity"] = manifest[findings].sum(axis=1).astype("int16")
     return validate_manifest(manifest, root), checks.frame()

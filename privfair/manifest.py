@@ -25,6 +25,15 @@ def label_columns(manifest: pd.DataFrame) -> list[str]:
     return [c for c in manifest.columns if c.startswith(LABEL_PREFIX)]
 
 
+# Labels some datasets carry that are not findings: they count towards no one's co-morbidity, and an image with only
+# them is finding-free for the underdiagnosis rate.
+NOT_FINDINGS = ("no_finding", "support_devices")
+
+
+def is_finding(label: str) -> bool:
+    return label not in NOT_FINDINGS
+
+
 def label_names(manifest: pd.DataFrame) -> list[str]:
     return [c.removeprefix(LABEL_PREFIX) for c in label_columns(manifest)]
 

@@ -10,16 +10,16 @@ def bootstrap_p_value(estimate: float, resamples) -> float:
     """Two-sided p-value of "the quantity is zero": a z-test with the bootstrap standard error.
 
     A normal (Wald) test rather than a tail count, so that p is not bounded below by 1/R and survives a
-    multiple-testing correction; NaN when fewer than two resamples are finite or the estimate is undefined.
+    multiple-testing correction; NaN when fewer than two resamples are finite, they are all equal, or the estimate
+    is undefined.
     """
     values = np.asarray(resamples, dtype=float)
     values = values[np.isfinite(values)]
     if values.size < 2 or not np.isfinite(estimate):
         return float("nan")
-    se = values.std(ddof=1)
-    if se == 0:
-        return 1.0 if estimate == 0 else 0.0
-    return float(2.0 * norm.sf(abs(estimate) / se))
+    if np.ptp(values) == 0:  # every resample equal: the bootstrap says nothing about the uncertainty
+        return float("nan")
+    return float(2.0 * norm.sf(abs(estimate) / values.std(ddof=1)))
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:

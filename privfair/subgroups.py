@@ -19,6 +19,7 @@ NOT_BINNED = "not binned"
 KEPT_APART = (UNKNOWN, NOT_BINNED)
 SEXES = ("F", "M")
 INTERSECTION = "×"
+GROUP_JOIN = " & "  # between the parts of an intersection's group name
 
 
 def bin_labels(edges: list[float]) -> list[str]:
@@ -30,7 +31,7 @@ def group_order(spec: dict, attribute: str) -> list[str]:
     """The recorded groups of ``attribute`` in display order (bins low to high, F before M)."""
     if INTERSECTION in attribute:
         parts = [group_order(spec, part) for part in attribute.split(INTERSECTION)]
-        return [" & ".join(combo) for combo in _product(parts)]
+        return [GROUP_JOIN.join(combo) for combo in _product(parts)]
     if attribute == "sex":
         return list(SEXES)
     options = spec["attributes"][attribute]
@@ -49,7 +50,7 @@ def intersection_name(attributes: list[str]) -> str:
 
 
 def attribute_names(spec: dict) -> list[str]:
-    """Single attributes in config order, then the intersections."""
+    """Single attributes in the order of ``spec``, then the intersections."""
     return list(spec["attributes"]) + [intersection_name(i) for i in spec.get("intersections", [])]
 
 
@@ -80,7 +81,7 @@ def assign_groups(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
             groups[attribute] = _binned(rows[attribute], options)
     for parts in spec.get("intersections", []):
         name = intersection_name(parts)
-        joined = groups[parts].agg(" & ".join, axis=1)
+        joined = groups[parts].agg(GROUP_JOIN.join, axis=1)
         apart = groups[parts].isin(KEPT_APART).any(axis=1)
         groups[name] = joined.where(~apart, UNKNOWN)
     return groups
@@ -100,8 +101,10 @@ def check_fairness_spec(spec: dict) -> None:
         labels = options.get("labels")
         if labels is not None and len(labels) != len(edges) - 1:
             raise ConfigError(f"{key}.labels needs {len(edges) - 1} names (one per bin), got {len(labels)}")
-        if labels is not None and set(labels) & set(KEPT_APART):
-            raise ConfigError(f"{key}.labels may not use the reserved names {list(KEPT_APART)}")
+        if labels is not None and (set(labels) & set(KEPT_APART) or len(set(labels)) != len(labels)
+                                   or any(GROUP_JOIN.strip() in label for label in labels)):
+            raise ConfigError(f"{key}.labels must be distinct, must not contain '{GROUP_JOIN.strip()}' and must not "
+                              f"be one of the reserved names {list(KEPT_APART)}; got {labels}")
     for i, parts in enumerate(spec.get("intersections", [])):
         unknown = [p for p in parts if p not in spec["attributes"]]
         if unknown:

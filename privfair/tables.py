@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from privfair.metrics import MACRO
+
 CI_DIGITS = 3
 
 
@@ -27,6 +29,13 @@ def fmt_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
 
 def fmt_ci(low: float, high: float, digits: int = 2) -> str:
     return "—" if math.isnan(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def fmt_number(value, spec: str) -> str:
+    """A number in ``spec`` format; "—" when missing, "∞" when infinite."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return "∞" if math.isinf(float(value)) else format(float(value), spec)
 
 
 def fmt_p(p: float) -> str:
@@ -49,21 +58,27 @@ def markdown_table(view: pd.DataFrame, text_columns=()) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Symbols of our headers and cells as math-mode commands, so that the tables compile with pdfLaTeX too.
+LATEX_SYMBOLS = {"ε": r"$\varepsilon$", "δ": r"$\delta$", "σ": r"$\sigma$", "Δ": r"$\Delta$", "±": r"$\pm$",
+                 "≠": r"$\neq$", "≥": r"$\geq$", "∞": r"$\infty$", "×": r"$\times$", "·": r"$\cdot$", "−": "-",
+                 "—": "--"}
+
+
 def latex_table(view: pd.DataFrame, caption: str) -> str:
-    """A booktabs table (needs \\usepackage{booktabs}); cells are escaped for LaTeX."""
-    return view.to_latex(index=False, escape=True, caption=caption, position="htbp")
+    """A booktabs table (needs \\usepackage{booktabs}); cells are escaped for LaTeX and symbols put in math mode."""
+    text = view.to_latex(index=False, escape=True, caption=caption, position="htbp")
+    for symbol, command in LATEX_SYMBOLS.items():
+        text = text.replace(symbol, command)
+    return text
 
 
-def write_table(numbers: pd.DataFrame, view: pd.DataFrame, outputs: dict, *, caption: str,
-                text_columns=(), notes=()) -> None:
-    """Write the ``csv``/``md``/``tex`` entries of ``outputs`` that are present; ``notes`` follow the Markdown table
-    and close the LaTeX caption (e.g. why a dataset has no rows)."""
-    if "csv" in outputs:
-        numbers.to_csv(outputs["csv"], index=False)
-    if "md" in outputs:
-        Path(outputs["md"]).write_text(markdown_table(view, text_columns) + "".join(f"\nNote: {n}.\n" for n in notes))
-    if "tex" in outputs:
-        Path(outputs["tex"]).write_text(latex_table(view, " ".join([caption, *(f"Note: {n}." for n in notes)])))
+def write_table(numbers: pd.DataFrame, view: pd.DataFrame, output, name: str, *, caption: str, text_columns=(),
+                notes=()) -> None:
+    """Write table ``name`` to ``output[f"{name}_csv"]``, ``_md`` and ``_tex`` (a rule's named outputs, as made by
+    ``table_outputs`` in the workflow); ``notes`` follow the Markdown table and close the LaTeX caption."""
+    numbers.to_csv(output[f"{name}_csv"], index=False)
+    Path(output[f"{name}_md"]).write_text(markdown_table(view, text_columns) + "".join(f"\nNote: {n}.\n" for n in notes))
+    Path(output[f"{name}_tex"]).write_text(latex_table(view, " ".join([caption, *(f"Note: {n}." for n in notes)])))
 
 
 def _diff_cell(row) -> str:
@@ -77,7 +92,7 @@ def _view(rows: pd.DataFrame, cells: dict) -> pd.DataFrame:
 
 
 def _macro(summary: pd.DataFrame, kind: str) -> pd.DataFrame:
-    return summary[(summary["kind"] == kind) & (summary["label"] == "macro")]
+    return summary[(summary["kind"] == kind) & (summary["label"] == MACRO)]
 
 
 def performance_gap_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -111,7 +126,7 @@ def fairness_metric_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
 
 def p_value_table(summary: pd.DataFrame, method: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DP vs non-private: macro AUROC of every group and every AUROC gap, with raw and adjusted p-values."""
-    rows = summary[(summary["label"] == "macro") & (summary["metric"] == "auroc") & summary["p_diff"].notna()
+    rows = summary[(summary["label"] == MACRO) & (summary["metric"] == "auroc") & summary["p_diff"].notna()
                    & summary["kind"].isin(["group", "gap"])]
     return rows, _view(rows, {
         "Dataset": lambda r: r["dataset"], "ε": lambda r: fmt_epsilon(r["epsilon"]),
@@ -127,7 +142,7 @@ def p_value_table(summary: pd.DataFrame, method: str) -> tuple[pd.DataFrame, pd.
 def correlation_table(correlations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pearson's r: ε vs macro-AUROC gaps, and AUROC drop vs training count (labels, groups)."""
     rows = correlations[(correlations["relation"] != "epsilon_vs_gap")
-                        | ((correlations["label"] == "macro") & (correlations["metric"] == "auroc"))]
+                        | ((correlations["label"] == MACRO) & (correlations["metric"] == "auroc"))]
     relation = {"epsilon_vs_gap": "ε vs AUROC gap", "auroc_drop_vs_training_positives": "AUROC drop vs training positives",
                 "auroc_drop_vs_training_images": "AUROC drop vs training images"}
     return rows, _view(rows, {
@@ -147,16 +162,11 @@ def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFram
                "epochs", "accountant", "max_grad_norm", "n_train", "max_images_per_patient"]
     rows = pd.DataFrame(records).reindex(columns=columns).sort_values(["dataset", "epsilon", "seed"], ignore_index=True)
 
-    def number(value, spec):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "—"
-        return "∞" if math.isinf(float(value)) else format(float(value), spec)
-
     return rows, _view(rows, {
         "Dataset": lambda r: r["dataset"], "ε target": lambda r: fmt_epsilon(float(r["epsilon"])),
-        "Seed": lambda r: str(r["seed"]), "ε spent": lambda r: number(r["epsilon_spent"], ".3g"),
-        "δ": lambda r: number(r["delta"], ".2e"), "Noise σ": lambda r: number(r["noise_multiplier"], ".3f"),
-        "Sampling rate q": lambda r: number(r["sample_rate"], ".4f"), "Steps": lambda r: str(r["steps"]),
-        "Accountant": lambda r: r["accountant"] if isinstance(r["accountant"], str) else "—", "Clip": lambda r: number(r["max_grad_norm"], "g"),
+        "Seed": lambda r: str(r["seed"]), "ε spent": lambda r: fmt_number(r["epsilon_spent"], ".3g"),
+        "δ": lambda r: fmt_number(r["delta"], ".2e"), "Noise σ": lambda r: fmt_number(r["noise_multiplier"], ".3f"),
+        "Sampling rate q": lambda r: fmt_number(r["sample_rate"], ".4f"), "Steps": lambda r: str(r["steps"]),
+        "Accountant": lambda r: r["accountant"] if isinstance(r["accountant"], str) else "—", "Clip": lambda r: fmt_number(r["max_grad_norm"], "g"),
         "Images per patient (max)": lambda r: str(r["max_images_per_patient"]),
     })

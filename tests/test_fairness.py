@@ -14,7 +14,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from privfair.errors import ConfigError
-from privfair.fairness import derived_quantities, group_metrics, nothing_to_group_by, unrecorded_attributes
+from privfair.fairness import attribute_notes, derived_quantities, group_metrics, unrecorded_attributes
 from privfair.fairness_analysis import correlations, run_quantities, summarize, training_counts
 from privfair.metrics import evaluate_predictions
 from privfair.subgroups import NOT_BINNED, UNKNOWN, assign_groups, bin_labels, check_fairness_spec
@@ -87,6 +87,8 @@ def test_a_dataset_without_demographics_has_only_the_unknown_group():
 @pytest.mark.parametrize("attributes, intersections, message", [
     ({"age": {"bins": [0, 50, 40]}}, [], "fairness.attributes.age.bins"),
     ({"age": {"bins": [0, 50, 100], "labels": ["young"]}}, [], "fairness.attributes.age.labels"),
+    ({"age": {"bins": [0, 50, 100], "labels": ["a", "a"]}}, [], "must be distinct"),
+    ({"age": {"bins": [0, 50, 100], "labels": ["a & b", "c"]}}, [], "must not contain '&'"),
     ({"age": {"bins": [0, 50, 100]}}, [["age", "sex"]], r"fairness.intersections\[0\]"),
 ])
 def test_bad_subgroup_specs_name_the_key(attributes, intersections, message):
@@ -163,14 +165,37 @@ def test_gaps_follow_the_reference_study(metrics):
 def test_small_groups_are_not_available_with_the_reason():
     spec = {**SPEC, "min_group_size": {"positives": 60, "negatives": 1}}
     table = group_metrics(predictions(), THRESHOLDS, spec, n_bootstrap=20, seed=5)
-    young = rows(table, attribute="age", group="[0, 30)", label="effusion", metric="auroc").iloc[0]
-    assert math.isnan(young["value"]) and "positives < 60" in young["reason"]
-    assert np.isnan(young["bootstrap"]).all()
-    macro = rows(table, attribute="age", group="[0, 30)", label="macro", metric="auroc").iloc[0]
-    assert math.isnan(macro["value"]) and "effusion" in macro["reason"]
+    young = rows(table, attribute="age", group="[0, 30)", label="effusion").set_index("metric")
+    assert math.isnan(young.loc["auroc", "value"]) and "positives < 60" in young.loc["auroc", "reason"]
+    assert np.isnan(young.loc["auroc", "bootstrap"]).all()
+    # The minimum applies per metric: the FPR and accuracy need no positives.
+    assert np.isfinite(young.loc["fpr", "value"]) and np.isfinite(young.loc["accuracy", "value"])
+    # Macro values of an attribute average the same labels in every group; here no label qualifies.
+    macro = rows(table, attribute="age", group="[30, 60)", label="macro", metric="auroc").iloc[0]
+    assert math.isnan(macro["value"]) and macro["reason"] == "no label available in every group of age"
     # An unavailable group takes no part in the gaps of the others.
     gaps = rows(derived_quantities(table), kind="gap", attribute="age", label="effusion", metric="auroc")
     assert "[0, 30)" not in set(gaps["group"])
+
+
+def test_macro_values_say_which_labels_they_average():
+    frame = predictions()
+    frame.loc[(frame["age"] < 30) & (frame["split"] == "test"), "true_nodule"] = 0  # no nodule positives there
+    table = group_metrics(frame, THRESHOLDS, SPEC, n_bootstrap=20, seed=5)
+    macro = rows(table, attribute="age", label="macro", metric="auroc")
+    assert (macro["reason"] == "mean over 1 of 2 labels (not: nodule)").all()
+    older = rows(table, attribute="age", group="[60, 70)", metric="auroc")
+    assert older.set_index("label").loc["macro", "value"] == pytest.approx(older.set_index("label").loc["effusion", "value"])
+    assert (rows(table, attribute="sex", label="macro", metric="auroc")["reason"] == "").all()
+
+
+def test_a_single_label_task_is_not_grouped_by_comorbidity():
+    frame = predictions().drop(columns=["true_nodule", "score_nodule"])
+    table = group_metrics(frame, {"effusion": 0.5}, SPEC, n_bootstrap=20, seed=5)
+    assert "comorbidity" not in set(table["attribute"]) and "age×sex" in set(table["attribute"])
+    assert attribute_notes(table, SPEC, "ct") == [
+        "ct: comorbidity left out: with a single label, the number of positive findings is the label"]
+    assert "any" not in set(table["label"])  # no underdiagnosis rate without several findings
 
 
 def test_subgroup_resamples_are_the_evaluation_resamples(metrics):
@@ -201,7 +226,8 @@ def test_a_planted_gap_is_flagged_and_its_dp_change_is_paired():
     assert sex_gap.loc[1.0, "diff_ci_high"] < 0 and sex_gap.loc[1.0, "diff_flagged"]
     nodule = rows(summary, kind="gap", attribute="sex", label="nodule", metric="auroc").set_index("epsilon")
     assert not nodule["flagged"].any()
-    assert summary.loc[summary["kind"] == "group", "p_zero"].isna().all()
+    # Only gaps are tested against zero: group metrics are levels, and spreads across groups cannot be negative.
+    assert summary.loc[summary["kind"] != "gap", "p_zero"].isna().all()
 
 
 def test_training_counts_and_correlations():
@@ -219,9 +245,9 @@ def test_training_counts_and_correlations():
                                                                    n_bootstrap=50, seed=5))
                   for eps, e in ((1.0, 0.6), (4.0, 0.3), (8.0, 0.0), (math.inf, 0.0)) for seed in (1, 2)}
     summary = summarize(quantities, ci=0.95, correction="benjamini_hochberg", alpha=0.05)
-    relations = correlations(summary, quantities, {"d": training_counts(manifest, split, SPEC)}, ci=0.95)
+    relations = correlations(summary, {"d": training_counts(manifest, split, SPEC)}, ci=0.95)
     sex = rows(relations, relation="epsilon_vs_gap", attribute="sex", label="effusion", metric="auroc").iloc[0]
-    assert sex["n_points"] == 6 and sex["r"] > 0.5  # the gap closes as ε grows
+    assert sex["n_points"] == 3 and sex["r"] > 0.5  # one point per budget (seed mean); the gap closes as ε grows
     per_label = rows(relations, relation="auroc_drop_vs_training_positives")
     assert (per_label["reason"] == "needs at least 3 points, has 2").all()
 
@@ -229,8 +255,9 @@ def test_training_counts_and_correlations():
 def test_a_dataset_without_demographics_is_said_to_have_nothing_to_group_by():
     frame = predictions().drop(columns=["age", "sex"])  # e.g. MedMNIST
     table = group_metrics(frame, THRESHOLDS, SPEC, n_bootstrap=20, seed=5)
-    unrecorded = unrecorded_attributes(table)
-    assert unrecorded == ["sex", "age", "age×sex"]
-    assert "nothing to group by" in nothing_to_group_by(unrecorded, "medmnist")
+    assert unrecorded_attributes(table) == ["sex", "age", "age×sex"]
+    notes = attribute_notes(table, SPEC, "medmnist")
+    assert len(notes) == 1 and notes[0].startswith("medmnist: sex, age, age×sex not recorded") and \
+        "nothing to group by" in notes[0]
     derived = derived_quantities(table)
     assert set(derived["attribute"]) == {"comorbidity"}

@@ -28,6 +28,7 @@ def test_bootstrap_p_value_is_a_two_sided_z_test():
     assert bootstrap_p_value(-0.196, resamples) == pytest.approx(bootstrap_p_value(0.196, resamples))
     assert bootstrap_p_value(0.0, resamples) == pytest.approx(1.0)
     assert np.isnan(bootstrap_p_value(0.1, [np.nan, 0.2]))
+    assert np.isnan(bootstrap_p_value(0.1, [0.1] * 50))  # no spread: no evidence either way
 
 
 def test_pearson_equals_scipy_and_says_why_when_undefined():

@@ -17,7 +17,7 @@ wildcard_constraints:
     dataset="|".join(config["datasets"]),
     epsilon=r"inf|[0-9]+(\.[0-9]+)?",
     seed=r"[0-9]+",
-    attribute="sex|age|comorbidity",
+    attribute="|".join(config["fairness"]["attributes"]),
 
 
 def get_dataset(wildcards):

@@ -26,8 +26,8 @@ def main(snakemake):
         "privacy_records": privacy_record_table(records),
     }
     for name, (numbers, view) in tables.items():
-        write_table(numbers, view, {fmt: snakemake.output[f"{name}_{fmt}"] for fmt in ("csv", "md", "tex")},
-                    caption=CAPTIONS[name], text_columns=("Dataset", "Label", "Accountant"))
+        write_table(numbers, view, snakemake.output, name, caption=CAPTIONS[name],
+                    text_columns=("Dataset", "Label", "Accountant"))
 
 
 run_step(snakemake, main)

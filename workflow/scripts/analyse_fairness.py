@@ -1,14 +1,10 @@
 import pandas as pd
 
-from privfair.fairness import nothing_to_group_by, unrecorded_attributes
+from privfair.fairness import attribute_notes
 from privfair.fairness_analysis import correlations, run_quantities, summarize, training_counts
 from privfair.privacy import read_record
 from privfair.steps import run_step
 from privfair.tables import correlation_table, fairness_metric_table, p_value_table, performance_gap_table, write_table
-
-
-def tables(snakemake, name):
-    return {fmt: snakemake.output[f"{name}_{fmt}"] for fmt in ("csv", "md", "tex")}
 
 
 def main(snakemake):
@@ -17,10 +13,11 @@ def main(snakemake):
     for record_path, path in zip(snakemake.input.privacy, snakemake.input.metrics):
         record = read_record(record_path)
         metrics = pd.read_parquet(path)
-        unrecorded = unrecorded_attributes(metrics)
-        if unrecorded:
-            notes[record["dataset"]] = nothing_to_group_by(unrecorded, record["dataset"])
+        notes[record["dataset"]] = attribute_notes(metrics, spec, record["dataset"])
         quantities[(record["dataset"], float(record["epsilon"]), int(record["seed"]))] = run_quantities(metrics)
+    notes = [note for dataset_notes in notes.values() for note in dataset_notes]
+    for note in notes:
+        print(f"privfair: {note}")
     summary = summarize(quantities, ci=statistics["ci"], correction=statistics["multiple_testing"],
                         alpha=statistics["alpha"])
     counts = {
@@ -28,7 +25,7 @@ def main(snakemake):
         for dataset, manifest_path, split_path in zip(snakemake.params.datasets, snakemake.input.manifests,
                                                       snakemake.input.splits)
     }
-    relations = correlations(summary, quantities, counts, ci=statistics["ci"])
+    relations = correlations(summary, counts, ci=statistics["ci"])
     summary.to_csv(snakemake.output.summary, index=False)
     relations.to_csv(snakemake.output.correlations, index=False)
     pd.concat([table.assign(dataset=dataset) for dataset, table in counts.items()]).to_csv(
@@ -41,9 +38,7 @@ def main(snakemake):
         ("p_values", p_value_table(summary, method), f"DP vs non-private: paired bootstrap p-values ({method})."),
         ("pearson", correlation_table(relations), "Pearson's r: budget vs gaps, AUROC drop vs training count."),
     ):
-        write_table(numbers, view, tables(snakemake, name), caption=caption, text_columns=text, notes=list(notes.values()))
-    for note in notes.values():
-        print(f"privfair: {note}")
+        write_table(numbers, view, snakemake.output, name, caption=caption, text_columns=text, notes=notes)
 
 
 run_step(snakemake, main)

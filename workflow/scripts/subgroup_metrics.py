@@ -1,6 +1,6 @@
 import pandas as pd
 
-from privfair.fairness import group_metrics, nothing_to_group_by, thresholds_from_summary, unrecorded_attributes
+from privfair.fairness import attribute_notes, group_metrics, thresholds_from_summary
 from privfair.steps import run_step
 
 
@@ -8,9 +8,8 @@ def main(snakemake):
     predictions = pd.read_parquet(snakemake.input.predictions)
     thresholds = thresholds_from_summary(pd.read_parquet(snakemake.input.evaluation))
     table = group_metrics(predictions, thresholds, snakemake.params.subgroups, **snakemake.params.bootstrap)
-    unrecorded = unrecorded_attributes(table)
-    if unrecorded:
-        print(f"privfair: {nothing_to_group_by(unrecorded, snakemake.wildcards.dataset)}")
+    for note in attribute_notes(table, snakemake.params.subgroups, snakemake.wildcards.dataset):
+        print(f"privfair: {note}")
     print(table.drop(columns="bootstrap").to_string())
     table.to_parquet(snakemake.output[0], index=False)
 
