@@ -22,15 +22,17 @@ def test_models_are_valid_for_opacus_at_every_layer(spatial_dims, shape):
 
 
 def test_per_sample_gradients_match_single_sample_gradients():
-    model = ResNet9(2, 1, 2, width=8, num_groups=4)
-    x = torch.randn(3, 1, 16, 16)
+    # Seeded and in float64: in float32, entries near zero made the comparison flaky.
+    torch.manual_seed(0)
+    model = ResNet9(2, 1, 2, width=8, num_groups=4).double()
+    x = torch.randn(3, 1, 16, 16, dtype=torch.float64)
     gsm = GradSampleModule(model, loss_reduction="sum")
     gsm(x).sum().backward()
     per_sample = [p.grad_sample[1].clone() for p in model.parameters()]
     model.zero_grad()
     ResNet9.forward(model, x[1:2]).sum().backward()
     for a, p in zip(per_sample, model.parameters()):
-        torch.testing.assert_close(a, p.grad, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a, p.grad, rtol=1e-7, atol=1e-9)
 
 
 def test_group_count_must_divide_width():
