@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader
 
+from privfair.config import model_settings
 from privfair.data import load_splits
 from privfair.errors import ConfigError, ResumeError, TrainingError, TrainingInterrupted
 from privfair.inference import device_for_run, predict_probabilities
@@ -130,16 +131,6 @@ def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, 
             loss_sum += loss.item() * len(x)
             n_seen += len(x)
     return loss_sum / max(n_seen, 1)
-
-
-# Settings that change speed and memory, not the model: editing them must retrain nothing, and a run may resume
-# with other values (the physical batch only splits a logical batch; the gradient sum and the noise are the same).
-EXECUTION_KEYS = ("physical_batch_size", "num_workers", "checkpoint_every_epochs")
-
-
-def model_settings(settings: dict) -> dict:
-    """The training settings that determine the trained model (the train rule's params)."""
-    return {k: v for k, v in settings.items() if k not in EXECUTION_KEYS}
 
 
 def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: float, seed: int,
@@ -274,5 +265,6 @@ def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generato
     vars(progress).update(vars(copy.deepcopy(snapshot["progress"])))
 
 
-def save_checkpoint(path, result: TrainResult) -> None:
-    torch.save({"state_dict": result.state_dict, "model": result.model_spec, "best_epoch": result.best_epoch}, path)
+def save_checkpoint(path, result: TrainResult, provenance: dict | None = None) -> None:
+    torch.save({"state_dict": result.state_dict, "model": result.model_spec, "best_epoch": result.best_epoch,
+                "provenance": provenance or {}}, path)
