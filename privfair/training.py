@@ -4,6 +4,7 @@
 A finite ε uses ``make_private_with_epsilon`` with Poisson sampling, per-sample clipping and a σ calibrated to
 spend exactly the budget over all epochs; ``BatchMemoryManager`` splits each logical batch into physical ones.
 The checkpoint kept is the epoch with the best validation macro AUROC: the test split plays no part here.
+A run given a ``resume_path`` survives time limits and preemption: see ``privfair.resume``.
 """
 
 from __future__ import annotations
