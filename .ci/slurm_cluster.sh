@@ -97,6 +97,8 @@ TaskPlugin=task/none
 MpiDefault=none
 GresTypes=gpu
 SchedulerType=sched/backfill
+# Backfill every 2 s (default 30 s): CPU jobs start beside a GPU job instead of waiting in the queue
+SchedulerParameters=bf_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 AccountingStorageType=accounting_storage/slurmdbd

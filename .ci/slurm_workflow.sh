@@ -4,7 +4,7 @@
 # SLURM with one GPU requested and that every job completed; then stops the daemons it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/.venv/bin:$PATH"   # jobs run `python -m snakemake` from the submitting environment
+export PATH="$PWD/.venv/bin:$PATH"   # as after `source .venv/bin/activate`; jobs inherit the environment
 WORK=$(mktemp -d /tmp/privfair-slurm-ci.XXXXXX)
 python .ci/ci_profile.py slurm/config.yaml .ci/slurm_profile_overrides.yaml "$WORK/profile"
 
