@@ -97,20 +97,30 @@ class ResumeFile:
         self.path.unlink(missing_ok=True)
 
 
+def ignore_signals_in_worker(worker_id: int) -> None:
+    """A data loader's ``worker_init_fn``: SLURM signals every process of the job step, and a worker ended by the
+    signal would make the loader raise before the training process saves its state. Workers leave the signals to
+    the training process, which shuts them down."""
+    for s in SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+
+
 @contextmanager
 def interrupt_on_signals():
-    """Turn the first SIGUSR1/SIGTERM into ``TrainingInterrupted``; later ones are ignored so that the handling
-    code (writing the snapshot) is not cut short by SLURM's SIGTERM following its warning signal."""
+    """Turn the first SIGUSR1/SIGTERM into ``TrainingInterrupted``, raised at once; yields the list of signals
+    received. Library code may wrap that exception in another one, so callers check the list rather than the
+    exception type. Later signals are ignored so that writing the snapshot is not cut short by SLURM's SIGTERM
+    following its warning signal."""
     received = []
 
     def handler(signum, frame):
         if not received:
-            received.append(signum)
+            received.append(signal.Signals(signum))
             raise TrainingInterrupted(f"received {signal.Signals(signum).name}")
 
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
     try:
-        yield
+        yield received
     finally:
         for s, h in previous.items():
             signal.signal(s, h)

@@ -32,7 +32,8 @@ from privfair.inference import device_for_run, predict_probabilities
 from privfair.manifest import label_names
 from privfair.models import build_model
 from privfair.privacy import PrivacyRecord, make_engine, resolve_delta
-from privfair.resume import ResumeFile, capture_rng, data_fingerprint, interrupt_on_signals, restore_rng
+from privfair.resume import (ResumeFile, capture_rng, data_fingerprint, ignore_signals_in_worker, interrupt_on_signals,
+                             restore_rng)
 from privfair.seeding import seed_everything
 
 
@@ -153,7 +154,7 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
     # Class weights from the training labels would be a statistic of private data outside the accounting.
     loss = WeightedBCE(positive_class_weights(val.labels)).to(device)
     loader = DataLoader(train, batch_size=settings["logical_batch_size"], shuffle=True, generator=generator,
-                        num_workers=settings.get("num_workers", 0))
+                        num_workers=settings.get("num_workers", 0), worker_init_fn=ignore_signals_in_worker)
     epochs, dp, private = settings["epochs"], settings["privacy"], math.isfinite(epsilon)
     criterion = loss
     if private:
@@ -174,7 +175,7 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
 
     checkpoint_every = settings.get("checkpoint_every_epochs", 1)
     try:
-        with interrupt_on_signals():
+        with interrupt_on_signals() as received:
             for epoch in range(progress.epoch + 1, epochs + 1):
                 _run_epoch(epoch, model, net, optimizer, criterion, loader, val, settings, private, engine, delta,
                            device, progress, log)
@@ -182,12 +183,15 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
                     snapshot = _snapshot(net, optimizer, engine, loss, generator, progress)
                     if epoch % checkpoint_every == 0 and epoch < epochs:
                         resume.save(snapshot)
-    except TrainingInterrupted as interruption:
-        if not (resume and snapshot):
+    except Exception:
+        if not received:
             raise
+        signal_name = received[0].name
+        if not (resume and snapshot):
+            raise TrainingInterrupted(f"received {signal_name} before the first epoch ended; nothing saved") from None
         resume.save(snapshot)
-        raise TrainingInterrupted(f"{interruption} during epoch {snapshot['epoch'] + 1}/{epochs}: state after epoch "
-                                  f"{snapshot['epoch']} saved to {resume.path}; rerun to resume") from None
+        raise TrainingInterrupted(f"received {signal_name} during epoch {snapshot['epoch'] + 1}/{epochs}: state after "
+                                  f"epoch {snapshot['epoch']} saved to {resume.path}; rerun to resume") from None
 
     history = progress.history
     record = PrivacyRecord(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,13 +28,30 @@ def training_settings(training_settings):
     return training_settings
 
 
+def children() -> list[int]:
+    """PIDs of this process' children (data loader workers), from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            pids.append(int(stat.parent.name))
+    return pids
+
+
 def signal_when_saved(path, signum=signal.SIGUSR1):
-    """Send ``signum`` to this process as soon as ``path`` exists, i.e. during the epoch after a checkpoint."""
+    """Once ``path`` exists (during the epoch after a checkpoint), send ``signum`` to this process and its children,
+    as SLURM does to every process of a job step."""
 
     def watch():
         deadline = time.monotonic() + 60
         while not path.exists() and time.monotonic() < deadline:
             time.sleep(0.005)
+        for pid in children():
+            with contextlib.suppress(ProcessLookupError):  # a worker of the last epoch may have exited meanwhile
+                os.kill(pid, signum)
         os.kill(os.getpid(), signum)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -40,9 +59,13 @@ def signal_when_saved(path, signum=signal.SIGUSR1):
     return watcher
 
 
-@pytest.mark.parametrize("epsilon, signum", [(3.0, signal.SIGUSR1), (float("inf"), signal.SIGTERM)])
-def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_cache, training_settings, tmp_path, epsilon, signum):
-    training_settings["epochs"] = 3
+# With data loader workers the signal reaches them too (SLURM signals every process of the job step). Non-private
+# epochs are fast: more of them leave time for the signal to arrive before the run ends.
+@pytest.mark.parametrize("epsilon, epochs, signum, workers",
+                         [(3.0, 3, signal.SIGUSR1, 0), (float("inf"), 8, signal.SIGTERM, 2)])
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_cache, training_settings, tmp_path, epsilon, epochs,
+                                                            signum, workers):
+    training_settings.update(epochs=epochs, num_workers=workers)
     uninterrupted = training.train_model(*tiny_cache, training_settings, epsilon=epsilon, seed=5, log=quiet)
 
     resume = tmp_path / "resume.pt"
@@ -51,7 +74,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_cache, training
         training.train_model(*tiny_cache, training_settings, epsilon=epsilon, seed=5, log=quiet, resume_path=resume)
     watcher.join()
     saved = torch.load(resume, weights_only=False)
-    assert 1 <= saved["epoch"] < 3
+    assert 1 <= saved["epoch"] < epochs
 
     resumed_log = []
     resumed = training.train_model(*tiny_cache, training_settings, epsilon=epsilon, seed=5, log=resumed_log.append,
