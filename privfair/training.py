@@ -179,6 +179,8 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
             for epoch in range(progress.epoch + 1, epochs + 1):
                 _run_epoch(epoch, model, net, optimizer, criterion, loader, val, settings, private, engine, delta,
                            device, progress, log)
+                if received:  # the handler's exception was swallowed (e.g. raised in a data loader's __del__)
+                    raise TrainingInterrupted("epoch not counted")
                 if resume:
                     snapshot = _snapshot(net, optimizer, engine, loss, generator, progress)
                     if epoch % checkpoint_every == 0 and epoch < epochs:
