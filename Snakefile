@@ -13,6 +13,10 @@ include: "workflow/rules/fairness.smk"
 include: "workflow/rules/report.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     input:
         get_final_outputs(),

@@ -15,3 +15,11 @@ class ManifestError(PrivfairError, ValueError):
 
 class TrainingError(PrivfairError, RuntimeError):
     """Training cannot go on with these settings; the message says which setting to change."""
+
+
+class ResumeError(PrivfairError, RuntimeError):
+    """A resumable checkpoint cannot be used for this run; the message names the file and what differs."""
+
+
+class TrainingInterrupted(PrivfairError, RuntimeError):
+    """Training stopped on a signal (time limit, preemption) after saving its state; the next attempt resumes."""

@@ -4,15 +4,17 @@
 A finite ε uses ``make_private_with_epsilon`` with Poisson sampling, per-sample clipping and a σ calibrated to
 spend exactly the budget over all epochs; ``BatchMemoryManager`` splits each logical batch into physical ones.
 The checkpoint kept is the epoch with the best validation macro AUROC: the test split plays no part here.
+A run given a ``resume_path`` survives time limits and preemption: see ``privfair.resume``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,13 +24,16 @@ from opacus.utils.batch_memory_manager import BatchMemoryManager
 from torch import nn
 from torch.utils.data import DataLoader
 
+from privfair.config import model_settings
 from privfair.data import load_splits
-from privfair.errors import ConfigError, TrainingError
+from privfair.errors import ConfigError, ResumeError, TrainingError, TrainingInterrupted
 from privfair.inference import device_for_run, predict_probabilities
 from privfair.manifest import label_names
 from privfair.metrics import masked_macro_auroc
 from privfair.models import build_model
 from privfair.privacy import PrivacyRecord, make_engine, resolve_delta
+from privfair.resume import (ResumeFile, capture_rng, data_fingerprint, ignore_signals_in_worker, interrupt_on_signals,
+                             restore_rng)
 from privfair.seeding import seed_everything
 
 
@@ -137,8 +142,11 @@ def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, 
 
 
 def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: float, seed: int,
-                log=print) -> TrainResult:
-    """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``."""
+                log=print, resume_path=None) -> TrainResult:
+    """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``.
+
+    With ``resume_path`` the run saves its state there (see ``privfair.resume``) and continues from it if present.
+    """
     generator = seed_everything(seed)
     device = device_for_run()
     manifest, data = load_splits(cache_path, manifest_path, split_path, splits=("train", "val"))
@@ -150,34 +158,50 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
                       model_spec["width"], model_spec["num_groups"]).to(device)
     model, optimizer = net, make_optimizer(net.parameters(), settings["optimizer"])
     # Class weights from the training labels would be a statistic of private data outside the accounting.
-    criterion = WeightedBCE(positive_class_weights(val.labels)).to(device)
+    loss = WeightedBCE(positive_class_weights(val.labels)).to(device)
     loader = DataLoader(train, batch_size=settings["logical_batch_size"], shuffle=True, generator=generator,
-                        num_workers=settings.get("num_workers", 0))
+                        num_workers=settings.get("num_workers", 0), worker_init_fn=ignore_signals_in_worker)
     epochs, dp, private = settings["epochs"], settings["privacy"], math.isfinite(epsilon)
+    criterion = loss
     if private:
         engine, delta, model, optimizer, criterion, loader = _make_private(
-            net, optimizer, criterion, loader, epsilon, epochs, dp, log)
+            net, optimizer, loss, loader, epsilon, epochs, dp, log)
     else:
         engine, delta = None, None
         log("non-private training (ε = inf): no clipping, no noise")
 
-    history, best_state, best_auroc, best_epoch = [], None, -math.inf, None
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        loss = _train_epoch(model, optimizer, criterion, loader, settings["physical_batch_size"], private, device)
-        scores = predict_probabilities(net, val, settings["physical_batch_size"], device)
-        if not np.isfinite(scores).all():
-            raise TrainingError(f"epoch {epoch}: the model diverged (non-finite outputs); lower "
-                                f"training.optimizer.lr (now {settings['optimizer']['lr']})")
-        val_auroc = masked_macro_auroc(val.labels.numpy(), scores)
-        spent = engine.get_epsilon(delta) if private else math.inf
-        history.append(dict(epoch=epoch, train_loss=loss, val_auroc=val_auroc, epsilon_spent=spent,
-                            seconds=time.perf_counter() - start))
-        log(f"epoch {epoch}/{epochs}: loss {loss:.4f}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}")
-        if val_auroc > best_auroc:  # validation only: the test split never informs a choice
-            best_auroc, best_epoch = val_auroc, epoch
-            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    resume = resume_path and ResumeFile(resume_path, dict(
+        settings=model_settings(settings), epsilon=epsilon, seed=seed,
+        data=data_fingerprint(cache_path, manifest_path, split_path)))
+    snapshot = resume and resume.load()
+    progress = _Progress()
+    if snapshot:
+        _restore(snapshot, net, optimizer, engine, loss, generator, progress)
+        log(f"resumed from {resume.path} after epoch {snapshot['epoch']}")
 
+    checkpoint_every = settings.get("checkpoint_every_epochs", 1)
+    try:
+        with interrupt_on_signals() as received:
+            for epoch in range(progress.epoch + 1, epochs + 1):
+                _run_epoch(epoch, model, net, optimizer, criterion, loader, val, settings, private, engine, delta,
+                           device, progress, log)
+                if received:  # the handler's exception was swallowed (e.g. raised in a data loader's __del__)
+                    raise TrainingInterrupted("epoch not counted")
+                if resume:
+                    snapshot = _snapshot(net, optimizer, engine, loss, generator, progress)
+                    if epoch % checkpoint_every == 0 and epoch < epochs:
+                        resume.save(snapshot)
+    except Exception:
+        if not received:
+            raise
+        signal_name = received[0].name
+        if not (resume and snapshot):
+            raise TrainingInterrupted(f"received {signal_name} before the first epoch ended; nothing saved") from None
+        resume.save(snapshot)
+        raise TrainingInterrupted(f"received {signal_name} during epoch {snapshot['epoch'] + 1}/{epochs}: state after "
+                                  f"epoch {snapshot['epoch']} saved to {resume.path}; rerun to resume") from None
+
+    history = progress.history
     record = PrivacyRecord(
         private=private, epsilon=epsilon, epsilon_spent=history[-1]["epsilon_spent"], delta=delta,
         noise_multiplier=optimizer.noise_multiplier if private else 0.0, sample_rate=1 / len(loader),
@@ -187,8 +211,73 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
         n_train_patients=train.rows["patient_id"].nunique(),
         max_images_per_patient=int(train.rows["patient_id"].value_counts().max()),
     )
-    return TrainResult(best_state, model_spec, pd.DataFrame(history), record, best_epoch)
+    return TrainResult(progress.best_state, model_spec, pd.DataFrame(history), record, progress.best_epoch)
 
 
-def save_checkpoint(path, result: TrainResult) -> None:
-    torch.save({"state_dict": result.state_dict, "model": result.model_spec, "best_epoch": result.best_epoch}, path)
+@dataclass
+class _Progress:
+    """Where a run stands after its last complete epoch."""
+
+    epoch: int = 0
+    history: list = field(default_factory=list)
+    best_state: dict | None = None
+    best_auroc: float = -math.inf
+    best_epoch: int | None = None
+
+
+def _run_epoch(epoch, model, net, optimizer, criterion, loader, val, settings, private, engine, delta, device,
+               progress: _Progress, log) -> None:
+    """Train one epoch, validate, and record it in ``progress``."""
+    start = time.perf_counter()
+    loss = _train_epoch(model, optimizer, criterion, loader, settings["physical_batch_size"], private, device)
+    scores = predict_probabilities(net, val, settings["physical_batch_size"], device)
+    if not np.isfinite(scores).all():
+        raise TrainingError(f"epoch {epoch}: the model diverged (non-finite outputs); lower "
+                            f"training.optimizer.lr (now {settings['optimizer']['lr']})")
+    val_auroc = masked_macro_auroc(val.labels.numpy(), scores)
+    spent = engine.get_epsilon(delta) if private else math.inf
+    progress.history.append(dict(epoch=epoch, train_loss=loss, val_auroc=val_auroc, epsilon_spent=spent,
+                                 seconds=time.perf_counter() - start))
+    log(f"epoch {epoch}/{settings['epochs']}: loss {loss:.4f}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}")
+    if val_auroc > progress.best_auroc:  # validation only: the test split never informs a choice
+        progress.best_auroc, progress.best_epoch = val_auroc, epoch
+        progress.best_state = _cpu_copy(net.state_dict())
+    progress.epoch = epoch
+
+
+def _cpu_copy(state: dict) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def _snapshot(net, optimizer, engine, loss: WeightedBCE, generator, progress: _Progress) -> dict:
+    """Everything the next epoch depends on, copied so that later training does not change it."""
+    return {
+        "epoch": progress.epoch,
+        "model": _cpu_copy(net.state_dict()),
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "accountant": engine.accountant.state_dict() if engine else None,
+        "noise_multiplier": optimizer.noise_multiplier if engine else 0.0,
+        # The loss must be rebuilt from the same source (validation labels) on resume; stored to check that.
+        "pos_weight": loss.pos_weight.detach().cpu().clone(),
+        "rng": capture_rng(generator),
+        "progress": copy.deepcopy(progress),
+    }
+
+
+def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generator, progress: _Progress) -> None:
+    noise = optimizer.noise_multiplier if engine else 0.0
+    if snapshot["noise_multiplier"] != noise:
+        raise ResumeError(f"σ recalibrated to {noise} but the saved run used {snapshot['noise_multiplier']}")
+    if not torch.equal(snapshot["pos_weight"], loss.pos_weight.cpu()):
+        raise ResumeError("the loss' class weights differ from the saved run's (they come from the validation labels)")
+    net.load_state_dict(snapshot["model"])
+    optimizer.load_state_dict(snapshot["optimizer"])
+    if engine:
+        engine.accountant.load_state_dict(snapshot["accountant"])
+    restore_rng(snapshot["rng"], generator)  # last: setting up the run above may draw random numbers
+    vars(progress).update(vars(copy.deepcopy(snapshot["progress"])))
+
+
+def save_checkpoint(path, result: TrainResult, provenance: dict | None = None) -> None:
+    torch.save({"state_dict": result.state_dict, "model": result.model_spec, "best_epoch": result.best_epoch,
+                "provenance": provenance or {}}, path)

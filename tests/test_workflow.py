@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
+import privfair
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "tests" / "scenario" / "config.yaml"
@@ -53,6 +56,29 @@ def test_paper_config_plans_one_training_job_per_grid_point(tmp_path):
     grid = len(study["datasets"]) * len(study["epsilons"]) * len(study["seeds"])
     assert jobs["train"] == jobs["predict"] == jobs["evaluate"] == grid
     assert jobs["preprocess"] == len(study["datasets"]) and jobs["aggregate"] == 1
+
+
+def planned_resources(result: subprocess.CompletedProcess) -> list[tuple[str, dict]]:
+    """(rule, resources) of every job of a dry-run."""
+    jobs = re.finditer(r"^rule (\w+):\n((?:    .*\n)+)", result.stdout + result.stderr, re.M)
+    return [(m[1], dict(item.split("=", 1) for item in re.search(r"resources: (.*)", m[2])[1].split(", ")))
+            for m in jobs]
+
+
+def test_paper_grid_through_the_slurm_profile_requests_a_gpu_for_training(tmp_path):
+    # `--profile slurm` resolves to ./slurm, the profile users submit with; nothing is submitted in a dry-run.
+    result = snakemake("-n", "--profile", "slurm", "--configfile", str(REPO / "config" / "paper.yaml"),
+                       str(REPO / "config" / "paper_grid.yaml"), workdir=tmp_path)
+    study = yaml.safe_load((REPO / "config" / "paper_grid.yaml").read_text())["study"]
+    assert len(study["datasets"]) >= 2 and len(study["epsilons"]) - 1 >= 8 and len(study["seeds"]) >= 5
+    grid = len(study["datasets"]) * len(study["epsilons"]) * len(study["seeds"])
+    jobs = planned_resources(result)
+    by_rule = {rule: [r for name, r in jobs if name == rule] for rule, _ in jobs}
+    assert len(by_rule["train"]) == len(by_rule["predict"]) == len(by_rule["evaluate"]) == grid
+    for resources in by_rule["train"]:
+        assert resources["gpu"] == "1" and resources["slurm_extra"].startswith("--signal=USR1@")
+        assert int(resources["runtime"]) >= 60 * 12
+    assert all("gpu" not in r for rule, r in jobs if rule not in ("train", "predict"))
 
 
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
@@ -119,6 +145,28 @@ def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     jobs = planned_jobs(snakemake("-n", "--configfile", str(write_config(tmp_path / "ct.yaml", config)),
                                   workdir=workdir))
     assert jobs.get("train") == 2 and "preprocess" not in jobs
+    assert not {"generate_synthetic", "ingest", "split", "preprocess", "summarise_dataset"} & set(jobs)
+
+    # Memory and speed settings change no model: nothing is retrained or re-predicted.
+    config = yaml.safe_load(SCENARIO.read_text())
+    for dataset in config["datasets"].values():
+        dataset["training"].update(physical_batch_size=4, num_workers=1, checkpoint_every_epochs=3)
+    assert planned_jobs(snakemake("-n", "--configfile", str(write_config(tmp_path / "mem.yaml", config)),
+                                  workdir=workdir)) == {}
+
+    # A new ε trains only its own runs (one per dataset and seed); the others are reused by the aggregation.
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["study"]["epsilons"].append(8)
+    jobs = planned_jobs(snakemake("-n", "--configfile", str(write_config(tmp_path / "eps.yaml", config)),
+                                  workdir=workdir))
+    assert jobs.get("train") == jobs.get("predict") == jobs.get("evaluate") == 2 and jobs.get("aggregate") == 1
+    assert not {"generate_synthetic", "ingest", "split", "preprocess"} & set(jobs)
+
+    # Every run records the code that produced it; the resumable state is gone once the run is complete.
+    run = results / "runs" / "synth_cxr" / "eps-4" / "seed-1"
+    record = json.loads((run / "privacy.json").read_text())
+    assert record["privfair_version"] == privfair.__version__ and record["git_commit"]
+    assert not (run / "resume.pt").exists()
 
 
 @pytest.mark.workflow

@@ -1,6 +1,6 @@
 from snakemake.utils import min_version, validate
 
-from privfair.config import check_study, epsilon_label
+from privfair.config import check_study, epsilon_label, model_settings
 
 min_version("9.0")
 
@@ -41,6 +41,11 @@ def get_setting(*path):
         return sorted_keys(value)
 
     return setting
+
+
+def get_training_settings(wildcards):
+    """The training settings that change the model; memory and speed settings are left out (see EXECUTION_KEYS)."""
+    return sorted_keys(model_settings(get_dataset(wildcards)["training"]))
 
 
 def get_source_dir(wildcards):

@@ -60,6 +60,10 @@ rule preprocess:
         "../scripts/preprocess.py"
 
 
+localrules:
+    summarise_dataset,
+
+
 rule summarise_dataset:
     input:
         split="results/data/{dataset}/split.parquet",

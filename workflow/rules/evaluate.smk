@@ -14,6 +14,11 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+# Aggregation, tables and figures are light: they run on the submitting machine, never as cluster jobs.
+localrules:
+    aggregate,
+
+
 rule aggregate:
     input:
         summaries=get_grid_files("metrics.parquet"),

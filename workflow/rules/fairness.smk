@@ -1,3 +1,11 @@
+localrules:
+    analyse_fairness,
+    plot_fairness_gaps,
+    plot_fairness_metrics,
+    plot_auroc_vs_training_count,
+    plot_roc_curves,
+
+
 rule subgroup_metrics:
     input:
         predictions=f"{RUN_DIR}/predictions.parquet",

@@ -1,3 +1,8 @@
+localrules:
+    plot_privacy_utility,
+    plot_per_label,
+
+
 rule plot_privacy_utility:
     input:
         "results/tables/privacy_utility.csv",

@@ -8,7 +8,7 @@ rule train:
         history=f"{RUN_DIR}/history.csv",
         privacy=f"{RUN_DIR}/privacy.json",
     params:
-        training=get_setting("training"),
+        training=get_training_settings,
     threads: 1
     log:
         "results/logs/train/{dataset}/eps-{epsilon}_seed-{seed}.log",
@@ -28,8 +28,6 @@ rule predict:
         split="results/data/{dataset}/split.parquet",
     output:
         f"{RUN_DIR}/predictions.parquet",
-    params:
-        batch_size=get_setting("training", "physical_batch_size"),
     threads: 1
     log:
         "results/logs/predict/{dataset}/eps-{epsilon}_seed-{seed}.log",
