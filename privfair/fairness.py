@@ -167,20 +167,29 @@ def _label_metrics(attribute, group, truth, scores, labels, thresholds, weights,
 
 
 def _macro_rows(attribute, per_group: dict, labels, members: dict) -> list[dict]:
-    """Macro rows of every group of one attribute, over the labels available in all its recorded groups."""
-    recorded = [g for g in per_group if g not in KEPT_APART] or list(per_group)
+    """Macro rows of every group of one attribute, all averaging the same labels.
+
+    Groups with at most half of the labels available are too small for a macro value (NaN, with the reason); the
+    labels averaged are those available in every other recorded group, so that one rare finding missing in one group
+    narrows the comparison instead of emptying it.
+    """
     rows = []
     for metric in GROUP_METRICS:
-        common = [label for label in labels
-                  if all(np.isfinite(per_group[g][label]["values"][metric][0]) for g in recorded)]
+        available = {g: [label for label in labels if np.isfinite(per_label[label]["values"][metric][0])]
+                     for g, per_label in per_group.items()}
+        large = [g for g in per_group if len(available[g]) > len(labels) / 2]
+        compared = [g for g in large if g not in KEPT_APART] or large
+        common = [label for label in labels if all(label in available[g] for g in compared)]
         left_out = [label for label in labels if label not in common]
-        reason = (f"no label available in every group of {attribute}" if not common
-                  else f"mean over {len(common)} of {len(labels)} labels (not: {', '.join(left_out)})" if left_out
-                  else "")
+        shared = f"mean over {len(common)} of {len(labels)} labels (not: {', '.join(left_out)})" if left_out else ""
         for group, per_label in per_group.items():
-            # Plain mean: a resample in which any averaged label is undefined has no macro value.
-            values = (np.mean([per_label[label]["values"][metric] for label in common], axis=0) if common
-                      else np.full(len(per_label[labels[0]]["values"][metric]), np.nan))
+            missing = [label for label in common if label not in available[group]]
+            if group in large and common and not missing:
+                # Plain mean: a resample in which any averaged label is undefined has no macro value.
+                values, reason = np.mean([per_label[label]["values"][metric] for label in common], axis=0), shared
+            else:
+                values = np.full(len(per_label[labels[0]]["values"][metric]), np.nan)
+                reason = f"only {len(available[group])} of {len(labels)} labels available"
             rows.append(_row(attribute, group, MACRO, metric, values, int(members[group].sum()), reason=reason))
     return rows
 

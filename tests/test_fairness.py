@@ -170,22 +170,26 @@ def test_small_groups_are_not_available_with_the_reason():
     assert np.isnan(young.loc["auroc", "bootstrap"]).all()
     # The minimum applies per metric: the FPR and accuracy need no positives.
     assert np.isfinite(young.loc["fpr", "value"]) and np.isfinite(young.loc["accuracy", "value"])
-    # Macro values of an attribute average the same labels in every group; here no label qualifies.
-    macro = rows(table, attribute="age", group="[30, 60)", label="macro", metric="auroc").iloc[0]
-    assert math.isnan(macro["value"]) and macro["reason"] == "no label available in every group of age"
+    # Too few labels for a macro value: not available, with the reason.
+    macro = rows(table, attribute="age", group="[0, 30)", label="macro", metric="auroc").iloc[0]
+    assert math.isnan(macro["value"]) and macro["reason"] == "only 0 of 2 labels available"
     # An unavailable group takes no part in the gaps of the others.
     gaps = rows(derived_quantities(table), kind="gap", attribute="age", label="effusion", metric="auroc")
     assert "[0, 30)" not in set(gaps["group"])
 
 
-def test_macro_values_say_which_labels_they_average():
+def test_macro_values_compare_groups_on_the_same_labels():
+    three = {**THRESHOLDS, "edema": 0.5}
     frame = predictions()
+    rng = np.random.default_rng(9)
+    frame["true_edema"] = (rng.random(len(frame)) < 0.3).astype(int)
+    frame["score_edema"] = rng.random(len(frame))
     frame.loc[(frame["age"] < 30) & (frame["split"] == "test"), "true_nodule"] = 0  # no nodule positives there
-    table = group_metrics(frame, THRESHOLDS, SPEC, n_bootstrap=20, seed=5)
-    macro = rows(table, attribute="age", label="macro", metric="auroc")
-    assert (macro["reason"] == "mean over 1 of 2 labels (not: nodule)").all()
-    older = rows(table, attribute="age", group="[60, 70)", metric="auroc")
-    assert older.set_index("label").loc["macro", "value"] == pytest.approx(older.set_index("label").loc["effusion", "value"])
+    table = group_metrics(frame, three, SPEC, n_bootstrap=20, seed=5)
+    macro = rows(table, attribute="age", label="macro", metric="auroc").set_index("group")
+    assert (macro["reason"] == "mean over 2 of 3 labels (not: nodule)").all()
+    older = rows(table, attribute="age", group="[60, 70)", metric="auroc").set_index("label")["value"]
+    assert older["macro"] == pytest.approx((older["effusion"] + older["edema"]) / 2)
     assert (rows(table, attribute="sex", label="macro", metric="auroc")["reason"] == "").all()
 
 
