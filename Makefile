@@ -18,7 +18,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+# Style is checked, never fixed, here: `ruff format . && snakefmt .` fixes what `make lint` finds.
 lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check .
 	$(BIN)/snakemake --lint
 
 clean:

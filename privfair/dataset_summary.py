@@ -79,7 +79,7 @@ def to_markdown(table: pd.DataFrame, dataset: str) -> str:
 
 def to_latex(table: pd.DataFrame) -> str:
     pivot = wide(table)
-    escape = lambda text: str(text).replace("_", r"\_")  # noqa: E731 - label names contain underscores
+    escape = lambda text: str(text).replace("_", r"\_")
     lines = [r"\begin{tabular}{ll" + "r" * len(pivot.columns) + "}", r"\toprule",
              "Variable & Statistic & " + " & ".join(pivot.columns) + r" \\", r"\midrule"]
     for (variable, statistic), values in pivot.iterrows():

@@ -28,7 +28,13 @@ import pandas as pd
 
 from privfair.manifest import is_finding
 from privfair.metrics import (
-    MACRO, SCORE_PREFIX, TRUE_PREFIX, labels_of, patient_resample_counts, resampled_auroc, sorted_test_rows,
+    MACRO,
+    SCORE_PREFIX,
+    TRUE_PREFIX,
+    labels_of,
+    patient_resample_counts,
+    resampled_auroc,
+    sorted_test_rows,
 )
 from privfair.subgroups import KEPT_APART, UNKNOWN, assign_groups, attribute_names, group_order
 

@@ -6,8 +6,8 @@ Errors name the file and row, and nothing is written unless the whole table is v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 

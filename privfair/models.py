@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from monai.networks.blocks import Convolution
 from monai.networks.layers.factories import Pool
-from torch import nn
 from opacus.validators import ModuleValidator
+from torch import nn
 
 
 def conv_block(spatial_dims: int, in_channels: int, out_channels: int, num_groups: int, pool: bool = False):

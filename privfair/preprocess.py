@@ -11,10 +11,9 @@ window, MONOCHROME1 inverted so that bone is bright), NIfTI (nibabel) and MedMNI
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,7 +32,6 @@ from monai.transforms import (
     Spacing,
     Transform,
 )
-
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from privfair.adapters.medmnist import NPZ_SEPARATOR
@@ -167,7 +165,7 @@ class _Indexed(torch.utils.data.Dataset):
     def __getitem__(self, index):
         try:
             return index, np.asarray(self.images[index], dtype=np.float32), None
-        except Exception as error:  # MONAI wraps reader errors; keep the root cause
+        except Exception as error:  # noqa: BLE001 - MONAI wraps reader errors; keep the root cause
             cause = error.__cause__ or error
             reason = " ".join(str(cause).split())  # one line, whatever the reader printed
             return index, None, f"{self.paths[index]}: cannot preprocess image: {type(cause).__name__}: {reason}"

@@ -7,6 +7,7 @@ groups when gaps and fairness differences are formed, since they are not a patie
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -24,7 +25,7 @@ GROUP_JOIN = " & "  # between the parts of an intersection's group name
 
 def bin_labels(edges: list[float]) -> list[str]:
     """"[30, 60)" for each pair of edges; an open last bin reads "≥2"."""
-    return [f"≥{lo:g}" if math.isinf(hi) else f"[{lo:g}, {hi:g})" for lo, hi in zip(edges[:-1], edges[1:])]
+    return [f"≥{lo:g}" if math.isinf(hi) else f"[{lo:g}, {hi:g})" for lo, hi in itertools.pairwise(edges)]
 
 
 def group_order(spec: dict, attribute: str) -> list[str]:

@@ -32,8 +32,14 @@ from privfair.manifest import label_names
 from privfair.metrics import masked_macro_auroc
 from privfair.models import build_model
 from privfair.privacy import PrivacyRecord, make_engine, resolve_delta
-from privfair.resume import (ResumeFile, capture_rng, data_fingerprint, ignore_signals_in_worker, interrupt_on_signals,
-                             restore_rng)
+from privfair.resume import (
+    ResumeFile,
+    capture_rng,
+    data_fingerprint,
+    ignore_signals_in_worker,
+    interrupt_on_signals,
+    restore_rng,
+)
 from privfair.seeding import seed_everything
 
 
@@ -170,9 +176,9 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
         engine, delta = None, None
         log("non-private training (ε = inf): no clipping, no noise")
 
-    resume = resume_path and ResumeFile(resume_path, dict(
-        settings=model_settings(settings), epsilon=epsilon, seed=seed,
-        data=data_fingerprint(cache_path, manifest_path, split_path)))
+    resume = resume_path and ResumeFile(resume_path, {
+        "settings": model_settings(settings), "epsilon": epsilon, "seed": seed,
+        "data": data_fingerprint(cache_path, manifest_path, split_path)})
     snapshot = resume and resume.load()
     progress = _Progress()
     if snapshot:
@@ -236,8 +242,8 @@ def _run_epoch(epoch, model, net, optimizer, criterion, loader, val, settings, p
                             f"training.optimizer.lr (now {settings['optimizer']['lr']})")
     val_auroc = masked_macro_auroc(val.labels.numpy(), scores)
     spent = engine.get_epsilon(delta) if private else math.inf
-    progress.history.append(dict(epoch=epoch, train_loss=loss, val_auroc=val_auroc, epsilon_spent=spent,
-                                 seconds=time.perf_counter() - start))
+    progress.history.append({"epoch": epoch, "train_loss": loss, "val_auroc": val_auroc, "epsilon_spent": spent,
+                                 "seconds": time.perf_counter() - start})
     log(f"epoch {epoch}/{settings['epochs']}: loss {loss:.4f}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}")
     if val_auroc > progress.best_auroc:  # validation only: the test split never informs a choice
         progress.best_auroc, progress.best_epoch = val_auroc, epoch

@@ -29,7 +29,7 @@ def nih_lines(n_per_finding: int = 20, max_images: int = 3) -> list[str]:
     for row in rows:
         by_patient.setdefault(row.split(",")[3], []).append(row)
     chosen, counts = [], {}
-    for patient, patient_rows in by_patient.items():
+    for patient_rows in by_patient.values():
         findings = {f for row in patient_rows[:max_images] for f in row.split(",")[1].split("|")}
         if any(counts.get(f, 0) < n_per_finding for f in findings):
             chosen += patient_rows[:max_images]

@@ -5,9 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from dataset_files import (
+    HOSPITAL_FINDINGS,
+    hospital_options,
+    nih_lines,
+    write_chexpert,
+    write_dicom,
+    write_hospital,
+    write_medmnist,
+    write_mimic,
+    write_msd,
+    write_nih,
+    write_vindr,
+)
 
-from dataset_files import (HOSPITAL_FINDINGS, hospital_options, nih_lines, write_chexpert, write_dicom,
-                           write_hospital, write_medmnist, write_mimic, write_msd, write_nih, write_vindr)
 from privfair.adapters.vindr_cxr import dicom_age
 from privfair.data import CachedImages
 from privfair.ingest import ingest

@@ -6,9 +6,9 @@ import pytest
 from matplotlib.image import imread
 
 from privfair.aggregate import per_label_table, privacy_utility_table, run_table, utility_view
-from privfair.tables import markdown_table
 from privfair.metrics import evaluate_predictions
 from privfair.plots import plot_per_label, plot_privacy_utility
+from privfair.tables import markdown_table
 
 N_BOOT = 300
 # Score noise per epsilon: smaller budgets train noisier models.

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from dataset_files import nih_lines, write_chexpert, write_nih
+
 from privfair.dataset_summary import summary_table
 from privfair.errors import ManifestError
 from privfair.ingest import ingest

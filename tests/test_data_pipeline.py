@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -137,7 +139,7 @@ def test_ct_cache_resamples_windows_and_crops(tmp_path):
 def test_an_unreadable_image_is_named(cxr_export, tmp_path):
     split = split_patients(ingest("synth_cxr", cxr_export, {"positive_grades": [3, 4]})[0], FRACTIONS, seed=0)
     broken = split["path"].iloc[2]
-    open(broken, "wb").write(b"not a png")
+    Path(broken).write_bytes(b"not a png")
     with pytest.raises(ManifestError, match=broken) as error:  # raised in a worker, reported by the main process
         build_cache(split, {"spatial_size": [16, 16], "cache_dtype": "float16"}, tmp_path / "c.npy",
                     tmp_path / "c.parquet", num_workers=1)

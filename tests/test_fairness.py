@@ -8,8 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from fairlearn.metrics import (
-    MetricFrame, demographic_parity_difference, equal_opportunity_difference, equalized_odds_difference,
-    false_positive_rate, selection_rate, true_positive_rate,
+    MetricFrame,
+    demographic_parity_difference,
+    equal_opportunity_difference,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
 )
 from sklearn.metrics import accuracy_score, roc_auc_score
 

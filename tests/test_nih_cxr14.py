@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataset_files import NIH_TABLE
+
 from privfair.adapters.common import RowChecks
 from privfair.adapters.nih_cxr14 import header_names, parse_data_entry
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from privfair.synth import generate_synth_ct, generate_synth_cxr
 from privfair.synth import ct as ct_module
+from privfair.synth import generate_synth_ct, generate_synth_cxr
 
 FINDINGS = ["cardiomegaly", "pleural_effusion", "pneumonic_infiltrate", "atelectasis", "nodule"]
 CXR_COLUMNS = ["PatientID", "StudyID", "ImageFile", "PatientAge", "PatientSex", "ViewPosition", *FINDINGS]

@@ -23,7 +23,7 @@ def snakemake(*args, workdir: Path | None = None, check: bool = True) -> subproc
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args]
     if workdir is not None:
         command += ["--directory", str(workdir)]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -35,7 +35,7 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     if "Job stats" not in text:
         return {}
     table = text.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE) if m[1] != "total"}
 
 
 def write_config(path: Path, config: dict) -> Path:
@@ -60,7 +60,7 @@ def test_paper_config_plans_one_training_job_per_grid_point(tmp_path):
 
 def planned_resources(result: subprocess.CompletedProcess) -> list[tuple[str, dict]]:
     """(rule, resources) of every job of a dry-run."""
-    jobs = re.finditer(r"^rule (\w+):\n((?:    .*\n)+)", result.stdout + result.stderr, re.M)
+    jobs = re.finditer(r"^rule (\w+):\n((?:    .*\n)+)", result.stdout + result.stderr, re.MULTILINE)
     return [(m[1], dict(item.split("=", 1) for item in re.search(r"resources: (.*)", m[2])[1].split(", ")))
             for m in jobs]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from dataset_files import nih_lines, write_nih
 from test_workflow import planned_jobs, snakemake, write_config
 

@@ -33,7 +33,7 @@ def tumour_class(labels: dict, path: Path, configured: int | None) -> int:
 def contains_class(label_path: Path, value: int) -> bool:
     try:
         return bool(np.any(np.asanyarray(nib.load(label_path).dataobj) == value))
-    except Exception as error:  # nibabel raises several types for a damaged file
+    except Exception as error:  # noqa: BLE001 - nibabel raises several types for a damaged file
         raise ManifestError(f"{label_path}: cannot read the label map: {type(error).__name__}: {error}") from None
 
 

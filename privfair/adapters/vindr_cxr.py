@@ -37,7 +37,7 @@ def read_header(path: str) -> tuple[str, ...]:
     """``HEADER_TAGS`` from the header only (the pixel data is not read); "" where a tag is absent."""
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(HEADER_TAGS))
-    except Exception as error:  # pydicom raises several types for a file that is not DICOM
+    except Exception as error:  # noqa: BLE001 - pydicom raises several types for a file that is not DICOM
         raise ManifestError(f"{path}: cannot read the DICOM header: {type(error).__name__}: {error}") from None
     return tuple(str(header.get(tag, "") or "") for tag in HEADER_TAGS)
 
