@@ -2,6 +2,7 @@
 # Raw images -> manifest -> patient-level split -> MONAI cache -> (dataset, epsilon, seed) training grid
 # -> predictions -> bootstrap evaluation and subgroup metrics -> fairness statistics, tables, figures, report.
 
+
 configfile: "config/config.yaml"
 
 

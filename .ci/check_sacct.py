@@ -13,8 +13,18 @@ from pathlib import Path
 import yaml
 
 GPU_RULES = {"train", "predict"}
-LOCAL_RULES = {"all", "aggregate", "plot_privacy_utility", "plot_per_label", "summarise_dataset", "analyse_fairness",
-               "plot_fairness_gaps", "plot_fairness_metrics", "plot_auroc_vs_training_count", "plot_roc_curves"}
+LOCAL_RULES = {
+    "all",
+    "aggregate",
+    "plot_privacy_utility",
+    "plot_per_label",
+    "summarise_dataset",
+    "analyse_fairness",
+    "plot_fairness_gaps",
+    "plot_fairness_metrics",
+    "plot_auroc_vs_training_count",
+    "plot_roc_curves",
+}
 
 
 def main(sacct_path, config_path):

@@ -30,5 +30,7 @@ if __name__ == "__main__":
         start = time.perf_counter()
         evaluate_predictions(predictions, n_bootstrap=1000, seed=0)
         times.append(time.perf_counter() - start)
-    print(f"evaluate_predictions, 1000 resamples x 8 labels x 3000 test rows: best {min(times):.2f} s, "
-          f"median {sorted(times)[1]:.2f} s")
+    print(
+        f"evaluate_predictions, 1000 resamples x 8 labels x 3000 test rows: best {min(times):.2f} s, "
+        f"median {sorted(times)[1]:.2f} s"
+    )

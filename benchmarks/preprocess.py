@@ -32,7 +32,11 @@ def write_pngs(directory: Path, start: int, stop: int, size: int) -> list[str]:
     """Radiograph-like 8-bit PNGs: a smooth chest-like field, shifted and scaled per image, with mild noise."""
     rng = np.random.default_rng(start)
     y, x = np.mgrid[0:size, 0:size] / size
-    field = 120 + 80 * np.exp(-((x - 0.3) ** 2 + (y - 0.5) ** 2) / 0.05) + 80 * np.exp(-((x - 0.7) ** 2 + (y - 0.5) ** 2) / 0.05)
+    field = (
+        120
+        + 80 * np.exp(-((x - 0.3) ** 2 + (y - 0.5) ** 2) / 0.05)
+        + 80 * np.exp(-((x - 0.7) ** 2 + (y - 0.5) ** 2) / 0.05)
+    )
     paths = []
     for i in range(start, stop):
         image = np.roll(field, rng.integers(-40, 40, 2), axis=(0, 1)) * rng.uniform(0.7, 1.1)
@@ -85,15 +89,23 @@ def main():
         start = time.perf_counter()
         chunks = [(i, min(i + 500, args.images)) for i in range(0, args.images, 500)]
         with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-            paths = [p for part in pool.map(write_pngs, [images] * len(chunks), *zip(*chunks),
-                                            [args.size] * len(chunks)) for p in part]
+            paths = [
+                p
+                for part in pool.map(write_pngs, [images] * len(chunks), *zip(*chunks), [args.size] * len(chunks))
+                for p in part
+            ]
         png_bytes = sum(os.path.getsize(p) for p in paths)
-        print(f"generated {len(paths):,} PNGs of {args.size}² ({png_bytes / 1e9:.2f} GB) in "
-              f"{time.perf_counter() - start:.0f} s (not timed below)")
+        print(
+            f"generated {len(paths):,} PNGs of {args.size}² ({png_bytes / 1e9:.2f} GB) in "
+            f"{time.perf_counter() - start:.0f} s (not timed below)"
+        )
 
         manifest = pd.DataFrame({"image_id": [Path(p).stem for p in paths], "path": paths})
-        options = {"spatial_size": [args.out, args.out], "cache_dtype": "uint8",
-                   "histogram_equalize": args.histogram_equalize}
+        options = {
+            "spatial_size": [args.out, args.out],
+            "cache_dtype": "uint8",
+            "histogram_equalize": args.histogram_equalize,
+        }
         load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
         sampler = TreeRssSampler()
         sampler.start()
@@ -109,14 +121,20 @@ def main():
         at_90 = next(rss for t, rss in in_run if t >= 0.9 * seconds)
         self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"preprocessed {len(paths):,} images {args.size}² -> {args.out}² uint8 with {args.workers} worker(s) "
-              f"on {os.cpu_count()} CPU(s) (load average before: {load_before:.1f})")
+        print(
+            f"preprocessed {len(paths):,} images {args.size}² -> {args.out}² uint8 with {args.workers} worker(s) "
+            f"on {os.cpu_count()} CPU(s) (load average before: {load_before:.1f})"
+        )
         print(f"  {len(paths) / seconds:.1f} images/s ({seconds:.0f} s)")
-        print(f"  peak RSS: process tree {sampler.peak / 2**20:.0f} MiB (sampled); main process {self_peak:.0f} MiB, "
-              f"largest child {child_peak:.0f} MiB (getrusage)")
+        print(
+            f"  peak RSS: process tree {sampler.peak / 2**20:.0f} MiB (sampled); main process {self_peak:.0f} MiB, "
+            f"largest child {child_peak:.0f} MiB (getrusage)"
+        )
         print(f"  process tree RSS after 10% of the time {at_10 / 2**20:.0f} MiB, after 90% {at_90 / 2**20:.0f} MiB")
-        print(f"  cache {os.path.getsize(scratch / 'cache.npy') / 1e9:.2f} GB "
-              f"(200,000 images: {200_000 * args.out**2 / 1e9:.0f} GB)")
+        print(
+            f"  cache {os.path.getsize(scratch / 'cache.npy') / 1e9:.2f} GB "
+            f"(200,000 images: {200_000 * args.out**2 / 1e9:.0f} GB)"
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -19,8 +19,20 @@ from privfair.tables import ci_header, fmt_ci, fmt_epsilon, fmt_mean_sd, fmt_num
 RUN_KEYS = ["dataset", "epsilon", "seed"]
 RECORD_COLUMNS = ["epsilon_spent", "delta", "noise_multiplier"]
 PRIVACY_UTILITY_COLUMNS = [
-    "dataset", "epsilon", "n_seeds", "auroc_mean", "auroc_sd", "ci_low", "ci_high",
-    "drop", "drop_ci_low", "drop_ci_high", "epsilon_spent_max", "delta", "noise_multiplier_mean", "ci_level",
+    "dataset",
+    "epsilon",
+    "n_seeds",
+    "auroc_mean",
+    "auroc_sd",
+    "ci_low",
+    "ci_high",
+    "drop",
+    "drop_ci_low",
+    "drop_ci_high",
+    "epsilon_spent_max",
+    "delta",
+    "noise_multiplier_mean",
+    "ci_level",
 ]
 PER_LABEL_COLUMNS = ["dataset", "epsilon", "label", "n_seeds", "auroc_mean", "auroc_sd", "ci_low", "ci_high"]
 

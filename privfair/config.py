@@ -40,7 +40,9 @@ def check_study(config: dict) -> None:
     study = config["study"]
     for i, name in enumerate(study["datasets"]):
         if name not in config["datasets"]:
-            raise ConfigError(f"study.datasets[{i}]: '{name}' has no entry under 'datasets' (defined: {sorted(config['datasets'])})")
+            raise ConfigError(
+                f"study.datasets[{i}]: '{name}' has no entry under 'datasets' (defined: {sorted(config['datasets'])})"
+            )
         check_dataset(name, config["datasets"][name])
     labels = [epsilon_label(e) for e in study["epsilons"]]
     if len(set(labels)) != len(labels):
@@ -56,8 +58,12 @@ def check_dataset(name: str, dataset: dict) -> None:
             raise ConfigError(f"{key}.source.{option} is required by adapter '{source['adapter']}'")
     preprocess = dataset["preprocess"]
     if len(preprocess["spatial_size"]) == 3 and ("pixdim" in preprocess) != ("hu_window" in preprocess):
-        raise ConfigError(f"{key}.preprocess: CT needs both pixdim and hu_window (volumes without a physical "
-                          f"spacing, e.g. MedMNIST 3D, need neither)")
+        raise ConfigError(
+            f"{key}.preprocess: CT needs both pixdim and hu_window (volumes without a physical "
+            f"spacing, e.g. MedMNIST 3D, need neither)"
+        )
     model = dataset["training"]["model"]
     if model["width"] % model["num_groups"]:
-        raise ConfigError(f"{key}.training.model.num_groups ({model['num_groups']}) must divide width ({model['width']})")
+        raise ConfigError(
+            f"{key}.training.model.num_groups ({model['num_groups']}) must divide width ({model['width']})"
+        )

@@ -37,9 +37,11 @@ def _split_rows(split: str, rows: pd.DataFrame) -> list[tuple]:
     ]
     for column, name in zip(label_columns(rows), label_names(rows)):
         known = rows[column].dropna()
-        stats += [(split, name, "positives", int(known.sum())),
-                  (split, name, "prevalence", known.mean() if len(known) else np.nan),
-                  (split, name, "masked", int(rows[column].isna().sum()))]
+        stats += [
+            (split, name, "positives", int(known.sum())),
+            (split, name, "prevalence", known.mean() if len(known) else np.nan),
+            (split, name, "masked", int(rows[column].isna().sum())),
+        ]
     return stats
 
 
@@ -57,8 +59,9 @@ def summary_table(split_manifest: pd.DataFrame, dropped: pd.DataFrame) -> pd.Dat
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (variable, statistic), one column per split, in the order of ``summary_table``."""
-    pivot = table.pivot_table(index=["variable", "statistic"], columns="split", values="value", sort=False,
-                              aggfunc="first")
+    pivot = table.pivot_table(
+        index=["variable", "statistic"], columns="split", values="value", sort=False, aggfunc="first"
+    )
     return pivot.reindex(columns=[s for s in (*SPLITS, ALL) if s in pivot.columns])
 
 
@@ -70,8 +73,12 @@ def _cell(value) -> str:
 
 def to_markdown(table: pd.DataFrame, dataset: str) -> str:
     pivot = wide(table)
-    lines = [f"# Dataset summary: {dataset}", "", "| Variable | Statistic | " + " | ".join(pivot.columns) + " |",
-             "|:---|:---|" + "---:|" * len(pivot.columns)]
+    lines = [
+        f"# Dataset summary: {dataset}",
+        "",
+        "| Variable | Statistic | " + " | ".join(pivot.columns) + " |",
+        "|:---|:---|" + "---:|" * len(pivot.columns),
+    ]
     for (variable, statistic), values in pivot.iterrows():
         lines.append(f"| {variable} | {statistic} | " + " | ".join(_cell(v) for v in values) + " |")
     return "\n".join(lines) + "\n"
@@ -80,8 +87,12 @@ def to_markdown(table: pd.DataFrame, dataset: str) -> str:
 def to_latex(table: pd.DataFrame) -> str:
     pivot = wide(table)
     escape = lambda text: str(text).replace("_", r"\_")
-    lines = [r"\begin{tabular}{ll" + "r" * len(pivot.columns) + "}", r"\toprule",
-             "Variable & Statistic & " + " & ".join(pivot.columns) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{ll" + "r" * len(pivot.columns) + "}",
+        r"\toprule",
+        "Variable & Statistic & " + " & ".join(pivot.columns) + r" \\",
+        r"\midrule",
+    ]
     for (variable, statistic), values in pivot.iterrows():
         cells = " & ".join(_cell(v).replace("—", "--") for v in values)
         lines.append(f"{escape(variable)} & {escape(statistic)} & {cells} " + r"\\")
@@ -94,8 +105,9 @@ def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7.2, 5.6))
         (age_ax, sex_ax), (comorbidity_ax, prevalence_ax) = fig.subplots(2, 2)
-        fig.suptitle(f"{dataset}: {len(split_manifest):,} images of {split_manifest['patient_id'].nunique():,} "
-                     f"patients")
+        fig.suptitle(
+            f"{dataset}: {len(split_manifest):,} images of {split_manifest['patient_id'].nunique():,} patients"
+        )
         ages = {s: by_split[s]["age"].dropna() for s in ("train", "test")}
         if any(len(a) for a in ages.values()):
             bins = np.linspace(0, max(a.max() for a in ages.values() if len(a)) + 1, 21)
@@ -107,8 +119,10 @@ def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf)
         age_ax.set(title="Age", xlabel="years", ylabel="density")
         positions = np.arange(len(SPLITS))
         for i, sex in enumerate((*SEXES, UNKNOWN)):
-            counts = [(by_split[s]["sex"] == sex).sum() if sex != UNKNOWN else (~by_split[s]["sex"].isin(SEXES)).sum()
-                      for s in SPLITS]
+            counts = [
+                (by_split[s]["sex"] == sex).sum() if sex != UNKNOWN else (~by_split[s]["sex"].isin(SEXES)).sum()
+                for s in SPLITS
+            ]
             sex_ax.bar(positions + (i - 1) * 0.27, counts, width=0.27, label=sex)
         sex_ax.set(title="Sex", xticks=positions, xticklabels=SPLITS, ylabel="images")
         sex_ax.legend()
@@ -123,8 +137,9 @@ def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf)
         for i, split in enumerate(SPLITS):
             prevalence = by_split[split][label_columns(split_manifest)].mean()  # NaN (masked) rows left out
             prevalence_ax.barh(np.arange(len(names)) + (i - 1) * height, prevalence, height=height, label=split)
-        prevalence_ax.set(title="Label prevalence", yticks=np.arange(len(names)), yticklabels=names,
-                          xlabel="fraction positive")
+        prevalence_ax.set(
+            title="Label prevalence", yticks=np.arange(len(names)), yticklabels=names, xlabel="fraction positive"
+        )
         prevalence_ax.invert_yaxis()
         prevalence_ax.legend()
         fig.tight_layout()

@@ -42,8 +42,11 @@ GROUP_METRICS = ("auroc", "accuracy", "tpr", "fpr", "fnr", "selection_rate", "ec
 UNDERDIAGNOSIS = "underdiagnosis_rate"
 ANY_FINDING = "any"
 FAIRNESS_METRICS = (
-    "statistical_parity_difference", "equal_opportunity_difference", "equalized_odds_difference",
-    "worst_group_auroc", "auroc_gap",
+    "statistical_parity_difference",
+    "equal_opportunity_difference",
+    "equalized_odds_difference",
+    "worst_group_auroc",
+    "auroc_gap",
 )
 # Fairness quantities are never tested against zero: the spreads (largest minus smallest group) cannot be negative
 # and sampling noise alone makes them positive, and the worst-group AUROC is a level. Only gaps are.
@@ -85,11 +88,32 @@ def _rates(y: np.ndarray, s: np.ndarray, threshold: float, weights: np.ndarray, 
         }
 
 
-def _row(attribute, group, label, metric, values, n=np.nan, n_pos=np.nan, n_neg=np.nan, reason="", *,
-         kind="group", n_groups=np.nan) -> dict:
+def _row(
+    attribute,
+    group,
+    label,
+    metric,
+    values,
+    n=np.nan,
+    n_pos=np.nan,
+    n_neg=np.nan,
+    reason="",
+    *,
+    kind="group",
+    n_groups=np.nan,
+) -> dict:
     return {
-        "kind": kind, "attribute": attribute, "group": group, "label": label, "metric": metric,
-        "value": float(values[0]), "n": n, "n_pos": n_pos, "n_neg": n_neg, "n_groups": n_groups, "reason": reason,
+        "kind": kind,
+        "attribute": attribute,
+        "group": group,
+        "label": label,
+        "metric": metric,
+        "value": float(values[0]),
+        "n": n,
+        "n_pos": n_pos,
+        "n_neg": n_neg,
+        "n_groups": n_groups,
+        "reason": reason,
         "bootstrap": np.asarray(values[1:], dtype=np.float32),
     }
 
@@ -104,16 +128,20 @@ def _shortfall(metric: str, n_pos: int, n_neg: int, minimum: dict) -> str:
     if metric not in NEEDS:
         needed = minimum["positives"] + minimum["negatives"]
         return f"{n_pos + n_neg} images < {needed}" if n_pos + n_neg < needed else ""
-    return "; ".join(f"{counts[name]} {name} < {minimum[name]}" for name in NEEDS[metric]
-                     if counts[name] < minimum[name])
+    return "; ".join(
+        f"{counts[name]} {name} < {minimum[name]}" for name in NEEDS[metric] if counts[name] < minimum[name]
+    )
 
 
 def applicable_spec(spec: dict, labels: list[str]) -> tuple[dict, list[str]]:
     """The subgroup spec without attributes that cannot apply to this task, and why they were left out."""
     if len(labels) > 1 or "comorbidity" not in spec["attributes"]:
         return spec, []
-    reduced = {**spec, "attributes": {k: v for k, v in spec["attributes"].items() if k != "comorbidity"},
-               "intersections": [i for i in spec.get("intersections", []) if "comorbidity" not in i]}
+    reduced = {
+        **spec,
+        "attributes": {k: v for k, v in spec["attributes"].items() if k != "comorbidity"},
+        "intersections": [i for i in spec.get("intersections", []) if "comorbidity" not in i],
+    }
     return reduced, ["comorbidity left out: with a single label, the number of positive findings is the label"]
 
 
@@ -145,13 +173,19 @@ def group_metrics(
         present = set(groups[attribute])
         order = [ALL_GROUPS] if attribute == OVERALL else group_order(spec, attribute) + list(KEPT_APART)
         members = {g: (groups[attribute] == g).to_numpy() for g in order if g in present}
-        per_group = {g: _label_metrics(attribute, g, truth[m], scores[m], labels, thresholds, weights[:, m], spec)
-                     for g, m in members.items()}
+        per_group = {
+            g: _label_metrics(attribute, g, truth[m], scores[m], labels, thresholds, weights[:, m], spec)
+            for g, m in members.items()
+        }
         rows += [row for per_label in per_group.values() for label in labels for row in per_label[label]["rows"]]
         rows += _macro_rows(attribute, per_group, labels, members)
         if len(labels) > 1:
-            rows += [_underdiagnosis(attribute, g, truth[m], scores[m], labels, thresholds, weights[:, m],
-                                     spec["min_group_size"]) for g, m in members.items()]
+            rows += [
+                _underdiagnosis(
+                    attribute, g, truth[m], scores[m], labels, thresholds, weights[:, m], spec["min_group_size"]
+                )
+                for g, m in members.items()
+            ]
     return pd.DataFrame(rows, columns=GROUP_COLUMNS)
 
 
@@ -181,8 +215,10 @@ def _macro_rows(attribute, per_group: dict, labels, members: dict) -> list[dict]
     """
     rows = []
     for metric in GROUP_METRICS:
-        available = {g: [label for label in labels if np.isfinite(per_label[label]["values"][metric][0])]
-                     for g, per_label in per_group.items()}
+        available = {
+            g: [label for label in labels if np.isfinite(per_label[label]["values"][metric][0])]
+            for g, per_label in per_group.items()
+        }
         large = [g for g in per_group if len(available[g]) > len(labels) / 2]
         compared = [g for g in large if g not in KEPT_APART] or large
         common = [label for label in labels if all(label in available[g] for g in compared)]
@@ -250,8 +286,7 @@ def _gaps(attribute, label, metric, groups, values, sizes) -> list[dict]:
         weights = np.where(np.isnan(others), 0.0, np.delete(sizes, i)[:, None])
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_of_others = np.nansum(others * weights, axis=0) / weights.sum(axis=0)
-        rows.append(_row(attribute, group, label, metric, values[i] - mean_of_others, kind="gap",
-                         n_groups=len(groups)))
+        rows.append(_row(attribute, group, label, metric, values[i] - mean_of_others, kind="gap", n_groups=len(groups)))
     return rows
 
 
@@ -282,8 +317,10 @@ def _differences(attribute, label, per_metric: dict) -> list[dict]:
         derived["worst_group_auroc"] = _worst(usable["auroc"])
         derived["auroc_gap"] = _spread(usable["auroc"])
     n_groups = max((len(v) for v in usable.values()), default=0)
-    return [_row(attribute, ALL_GROUPS, label, name, values, kind="fairness", n_groups=n_groups)
-            for name, values in derived.items()]
+    return [
+        _row(attribute, ALL_GROUPS, label, name, values, kind="fairness", n_groups=n_groups)
+        for name, values in derived.items()
+    ]
 
 
 def unrecorded_attributes(metrics: pd.DataFrame) -> list[str]:
@@ -294,9 +331,11 @@ def unrecorded_attributes(metrics: pd.DataFrame) -> list[str]:
 
 
 def nothing_to_group_by(attributes: list[str], dataset: str) -> str:
-    return (f"{dataset}: {', '.join(attributes)} not recorded (every test image is '{UNKNOWN}'): nothing to group by, "
-            "so no gaps or fairness differences for "
-            f"{'it' if len(attributes) == 1 else 'them'}")
+    return (
+        f"{dataset}: {', '.join(attributes)} not recorded (every test image is '{UNKNOWN}'): nothing to group by, "
+        "so no gaps or fairness differences for "
+        f"{'it' if len(attributes) == 1 else 'them'}"
+    )
 
 
 def attribute_notes(metrics: pd.DataFrame, spec: dict, dataset: str) -> list[str]:

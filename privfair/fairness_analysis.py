@@ -27,18 +27,49 @@ from privfair.subgroups import KEPT_APART, assign_groups, attribute_names
 
 INFO_COLUMNS = ["n", "n_groups", "reason"]
 SUMMARY_COLUMNS = [
-    "dataset", "epsilon", *KEY_COLUMNS, *INFO_COLUMNS, "n_seeds", "mean", "sd", "n_valid", "ci_low", "ci_high",
-    "p_zero", "p_zero_adjusted", "flagged", "diff", "diff_ci_low", "diff_ci_high", "p_diff", "p_diff_adjusted",
-    "diff_flagged", "ci_level",
+    "dataset",
+    "epsilon",
+    *KEY_COLUMNS,
+    *INFO_COLUMNS,
+    "n_seeds",
+    "mean",
+    "sd",
+    "n_valid",
+    "ci_low",
+    "ci_high",
+    "p_zero",
+    "p_zero_adjusted",
+    "flagged",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "p_diff",
+    "p_diff_adjusted",
+    "diff_flagged",
+    "ci_level",
 ]
 CORRELATION_COLUMNS = [
-    "dataset", "epsilon", "relation", "attribute", "group", "label", "metric", "n_points", "r", "r_ci_low",
-    "r_ci_high", "p_value", "reason", "ci_level",
+    "dataset",
+    "epsilon",
+    "relation",
+    "attribute",
+    "group",
+    "label",
+    "metric",
+    "n_points",
+    "r",
+    "r_ci_low",
+    "r_ci_high",
+    "p_value",
+    "reason",
+    "ci_level",
 ]
 # Below this share of defined resamples (e.g. a small group often missing from them), no CI or p-value is given.
 MIN_VALID_SHARE = 0.5
-FAMILIES = {"p_zero": ["dataset", "epsilon", "kind", "label", "metric"],
-            "p_diff": ["dataset", "kind", "label", "metric"]}
+FAMILIES = {
+    "p_zero": ["dataset", "epsilon", "kind", "label", "metric"],
+    "p_diff": ["dataset", "kind", "label", "metric"],
+}
 
 
 def run_quantities(group_table: pd.DataFrame) -> pd.DataFrame:
@@ -67,8 +98,12 @@ def _bootstrap_statistics(estimates: np.ndarray, resamples: np.ndarray, ci: floa
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
         low, high = np.nanpercentile(resamples, [tail, 100.0 - tail], axis=1)
     p = np.array([bootstrap_p_value(e, r) for e, r in zip(estimates, resamples)])
-    return {"n_valid": n_valid, "ci_low": np.where(usable, low, np.nan), "ci_high": np.where(usable, high, np.nan),
-            "p": np.where(usable, p, np.nan)}
+    return {
+        "n_valid": n_valid,
+        "ci_low": np.where(usable, low, np.nan),
+        "ci_high": np.where(usable, high, np.nan),
+        "p": np.where(usable, p, np.nan),
+    }
 
 
 def _dataset_summary(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame:
@@ -93,7 +128,8 @@ def _dataset_summary(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame
             frame["diff"] = frame["mean"] - reference["mean"]
             difference = _bootstrap_statistics(frame["diff"].to_numpy(), seed_mean - reference_resamples, ci)
             frame["diff_ci_low"], frame["diff_ci_high"], frame["p_diff"] = (
-                difference[k] for k in ("ci_low", "ci_high", "p"))
+                difference[k] for k in ("ci_low", "ci_high", "p")
+            )
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
@@ -109,7 +145,8 @@ def summarize(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: s
     )
     for p, adjusted, flag in (("p_zero", "p_zero_adjusted", "flagged"), ("p_diff", "p_diff_adjusted", "diff_flagged")):
         summary[adjusted] = summary.groupby(FAMILIES[p], sort=False)[p].transform(
-            lambda values: adjust_p_values(values, correction))
+            lambda values: adjust_p_values(values, correction)
+        )
         summary[flag] = summary[adjusted] < alpha
     summary["ci_level"] = ci
     return summary[SUMMARY_COLUMNS]
@@ -120,10 +157,21 @@ def training_counts(manifest: pd.DataFrame, split: pd.DataFrame, spec: dict) -> 
     train = manifest.merge(split[["image_id", "split"]], on="image_id", validate="one_to_one")
     train = train[train["split"] == "train"]
     groups = assign_groups(train, spec)
-    rows = [{"counted": "group", "attribute": attribute, "group": group, "label": None, "n_train": int(count)}
-            for attribute in attribute_names(spec) for group, count in groups[attribute].value_counts().items()]
-    rows += [{"counted": "label", "attribute": None, "group": None, "label": column.removeprefix(LABEL_PREFIX),
-              "n_train": int((train[column] == 1).sum())} for column in label_columns(train)]
+    rows = [
+        {"counted": "group", "attribute": attribute, "group": group, "label": None, "n_train": int(count)}
+        for attribute in attribute_names(spec)
+        for group, count in groups[attribute].value_counts().items()
+    ]
+    rows += [
+        {
+            "counted": "label",
+            "attribute": None,
+            "group": None,
+            "label": column.removeprefix(LABEL_PREFIX),
+            "n_train": int((train[column] == 1).sum()),
+        }
+        for column in label_columns(train)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -135,9 +183,18 @@ def correlations(summary: pd.DataFrame, counts: dict[str, pd.DataFrame], *, ci: 
     for dataset, block in summary.groupby("dataset", sort=True):
         gaps = block[(block["kind"] == "gap") & np.isfinite(block["epsilon"])]
         for (attribute, group, label, metric), points in gaps.groupby(KEY_COLUMNS[1:], sort=False):
-            rows.append({"dataset": dataset, "epsilon": np.nan, "relation": "epsilon_vs_gap",
-                         "attribute": attribute, "group": group, "label": label, "metric": metric,
-                         **pearson_with_ci(points["epsilon"], points["mean"], ci)})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "epsilon": np.nan,
+                    "relation": "epsilon_vs_gap",
+                    "attribute": attribute,
+                    "group": group,
+                    "label": label,
+                    "metric": metric,
+                    **pearson_with_ci(points["epsilon"], points["mean"], ci),
+                }
+            )
         rows += _drop_vs_count(block, counts[dataset], dataset, ci)
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS[:-1]).assign(ci_level=ci)
 
@@ -149,13 +206,31 @@ def _drop_vs_count(summary: pd.DataFrame, counts: pd.DataFrame, dataset: str, ci
     group_counts = counts[counts["counted"] == "group"].set_index(["attribute", "group"])["n_train"]
     rows = []
     for epsilon, block in per_label.groupby("epsilon"):
-        rows.append({"dataset": dataset, "epsilon": epsilon, "relation": "auroc_drop_vs_training_positives",
-                     "attribute": OVERALL, "group": "", "label": "each label", "metric": "auroc",
-                     **pearson_with_ci(label_counts.reindex(block["label"]).to_numpy(), -block["diff"], ci)})
+        rows.append(
+            {
+                "dataset": dataset,
+                "epsilon": epsilon,
+                "relation": "auroc_drop_vs_training_positives",
+                "attribute": OVERALL,
+                "group": "",
+                "label": "each label",
+                "metric": "auroc",
+                **pearson_with_ci(label_counts.reindex(block["label"]).to_numpy(), -block["diff"], ci),
+            }
+        )
     per_group = drops[(drops["label"] == MACRO) & ~drops["group"].isin(KEPT_APART) & (drops["attribute"] != OVERALL)]
     for (epsilon, attribute), block in per_group.groupby(["epsilon", "attribute"], sort=False):
         sizes = group_counts.reindex(list(zip(block["attribute"], block["group"]))).to_numpy()
-        rows.append({"dataset": dataset, "epsilon": epsilon, "relation": "auroc_drop_vs_training_images",
-                     "attribute": attribute, "group": "each group", "label": MACRO, "metric": "auroc",
-                     **pearson_with_ci(sizes, -block["diff"], ci)})
+        rows.append(
+            {
+                "dataset": dataset,
+                "epsilon": epsilon,
+                "relation": "auroc_drop_vs_training_images",
+                "attribute": attribute,
+                "group": "each group",
+                "label": MACRO,
+                "metric": "auroc",
+                **pearson_with_ci(sizes, -block["diff"], ci),
+            }
+        )
     return rows

@@ -53,8 +53,9 @@ def _epsilon_axis(ax, positions: dict[float, float], ylabel: str) -> None:
 
 def _no_data(ax, message: str) -> None:
     """An empty panel that says why (e.g. every group below the minimum size), instead of a blank or an error."""
-    ax.text(0.5, 0.5, textwrap.fill(message, 34), ha="center", va="center", transform=ax.transAxes, fontsize=7,
-            color="0.4")
+    ax.text(
+        0.5, 0.5, textwrap.fill(message, 34), ha="center", va="center", transform=ax.transAxes, fontsize=7, color="0.4"
+    )
     ax.set_axis_off()
 
 
@@ -64,9 +65,15 @@ def _figure_legend(panels: dict, **kwargs) -> None:
     for ax in panels.values():
         handles.update(zip(*reversed(ax.get_legend_handles_labels())))
     if handles:
-        next(iter(panels.values())).figure.legend(list(handles.values()), list(handles), loc="upper center",
-                                                  bbox_to_anchor=(0.5, 0.0), frameon=False,
-                                                  ncol=min(len(handles), 4), **kwargs)
+        next(iter(panels.values())).figure.legend(
+            list(handles.values()),
+            list(handles),
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            frameon=False,
+            ncol=min(len(handles), 4),
+            **kwargs,
+        )
 
 
 def _line_with_band(ax, rows: pd.DataFrame, positions, color, label, value="mean") -> None:
@@ -78,8 +85,12 @@ def _line_with_band(ax, rows: pd.DataFrame, positions, color, label, value="mean
 
 def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None:
     """Macro-AUROC performance gap of each group of ``attribute`` against ε, one panel per dataset."""
-    rows = summary[(summary["kind"] == "gap") & (summary["attribute"] == attribute) & (summary["label"] == MACRO)
-                   & (summary["metric"] == "auroc")]
+    rows = summary[
+        (summary["kind"] == "gap")
+        & (summary["attribute"] == attribute)
+        & (summary["label"] == MACRO)
+        & (summary["metric"] == "auroc")
+    ]
     datasets = list(dict.fromkeys(summary["dataset"]))
     ylabel = "AUROC gap, female − male" if attribute == "sex" else "AUROC gap vs other groups"
     with panel_figure(datasets, path_png, path_pdf) as panels:
@@ -88,11 +99,15 @@ def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None
             positions = _epsilon_positions(summary.loc[summary["dataset"] == dataset, "epsilon"])
             groups = list(dict.fromkeys(block["group"]))
             for color, group in zip(_palette(len(groups)), groups):
-                _line_with_band(ax, block[block["group"] == group], positions, color,
-                                "female − male" if group == SEX_GAP else group)
+                _line_with_band(
+                    ax, block[block["group"] == group], positions, color, "female − male" if group == SEX_GAP else group
+                )
             if not groups:
-                _no_data(ax, f"No {attribute} gap: fewer than two recorded groups with enough test cases "
-                         "(the tables' notes and fairness_summary.csv say why)")
+                _no_data(
+                    ax,
+                    f"No {attribute} gap: fewer than two recorded groups with enough test cases "
+                    "(the tables' notes and fairness_summary.csv say why)",
+                )
                 continue
             ax.axhline(0.0, color=NON_PRIVATE_COLOR, linewidth=0.8)
             _epsilon_axis(ax, positions, f"{ylabel}\n(mean over seeds, {ci_header(summary)})")
@@ -101,8 +116,7 @@ def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None
 
 def plot_fairness_metrics(summary: pd.DataFrame, path_png, path_pdf) -> None:
     """Standard fairness differences (macro over labels) against ε: a row of attributes per dataset."""
-    rows = summary[(summary["kind"] == "fairness") & (summary["label"] == MACRO)
-                   & summary["metric"].isin(METRIC_NAMES)]
+    rows = summary[(summary["kind"] == "fairness") & (summary["label"] == MACRO) & summary["metric"].isin(METRIC_NAMES)]
     attributes = [a for a in dict.fromkeys(summary["attribute"]) if a != OVERALL]
     datasets = list(dict.fromkeys(summary["dataset"]))
     panels_keys = [(d, a) for d in datasets for a in attributes]
@@ -122,8 +136,12 @@ def plot_fairness_metrics(summary: pd.DataFrame, path_png, path_pdf) -> None:
 
 def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, path_png, path_pdf) -> None:
     """Per label: test AUROC against training positives, non-private and each DP model joined by a line."""
-    rows = summary[(summary["kind"] == "group") & (summary["attribute"] == OVERALL) & (summary["metric"] == "auroc")
-                   & (summary["label"] != MACRO)]
+    rows = summary[
+        (summary["kind"] == "group")
+        & (summary["attribute"] == OVERALL)
+        & (summary["metric"] == "auroc")
+        & (summary["label"] != MACRO)
+    ]
     datasets = list(dict.fromkeys(rows["dataset"]))
     with panel_figure(datasets, path_png, path_pdf) as panels:
         for dataset, ax in panels.items():
@@ -131,7 +149,9 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
             if block.empty:
                 _no_data(ax, "No finding with enough test cases")
                 continue
-            label_counts = counts[(counts["dataset"] == dataset) & (counts["counted"] == "label")].set_index("label")["n_train"]
+            label_counts = counts[(counts["dataset"] == dataset) & (counts["counted"] == "label")].set_index("label")[
+                "n_train"
+            ]
             finite = sorted(e for e in block["epsilon"].unique() if math.isfinite(e))
             colours = dict(zip(finite, matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, max(len(finite), 1)))))
             for label, points in block.groupby("label", sort=False):
@@ -140,10 +160,15 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
                 ax.plot([x] * len(points), points["mean"], color="0.7", linewidth=0.8, zorder=1)
                 for _, point in points.iterrows():
                     private = math.isfinite(point["epsilon"])
-                    ax.scatter(x, point["mean"], s=14, zorder=2,
-                               facecolor=colours[point["epsilon"]] if private else "white",
-                               edgecolor=colours[point["epsilon"]] if private else NON_PRIVATE_COLOR,
-                               label=f"ε = {point['epsilon']:g}" if private else "Non-private")
+                    ax.scatter(
+                        x,
+                        point["mean"],
+                        s=14,
+                        zorder=2,
+                        facecolor=colours[point["epsilon"]] if private else "white",
+                        edgecolor=colours[point["epsilon"]] if private else NON_PRIVATE_COLOR,
+                        label=f"ε = {point['epsilon']:g}" if private else "Non-private",
+                    )
                 ax.annotate(label, (x, points["mean"].max()), textcoords="offset points", xytext=(3, 3), fontsize=6)
             ax.set_xscale("log")
             # Counts often span less than a decade: ticks at 1-2-5 steps, no crowded minor labels, room for names.
@@ -154,8 +179,14 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
             ax.set_xlabel("Training images with the finding (log scale)")
             ax.set_ylabel("Test AUROC (mean over seeds)")
             handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
-            ax.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, -0.28),
-                      ncol=3, frameon=False)
+            ax.legend(
+                list(handles.values()),
+                list(handles),
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.28),
+                ncol=3,
+                frameon=False,
+            )
 
 
 def plot_roc_curves(models: dict[float, tuple[pd.DataFrame, dict]], dataset: str, path_png, path_pdf) -> None:
@@ -176,8 +207,13 @@ def plot_roc_curves(models: dict[float, tuple[pd.DataFrame, dict]], dataset: str
                 name = "non-private" if math.isinf(epsilon) else f"ε = {epsilon:g}"
                 ax.plot(fpr, tpr, color=colours[epsilon], label=name)
                 called = s[keep] >= thresholds[label]
-                ax.plot(called[y[keep] == 0].mean(), called[y[keep] == 1].mean(), marker="o", color=colours[epsilon],
-                        markeredgecolor="black")
+                ax.plot(
+                    called[y[keep] == 0].mean(),
+                    called[y[keep] == 1].mean(),
+                    marker="o",
+                    color=colours[epsilon],
+                    markeredgecolor="black",
+                )
             ax.plot([0, 1], [0, 1], color="0.8", linewidth=0.8)
             ax.set_xlabel("False-positive rate")
             ax.set_ylabel("True-positive rate")

@@ -18,7 +18,9 @@ def device_for_run() -> torch.device:
 
 
 @torch.no_grad()
-def predict_probabilities(model: torch.nn.Module, images: CachedImages, batch_size: int, device: torch.device) -> np.ndarray:
+def predict_probabilities(
+    model: torch.nn.Module, images: CachedImages, batch_size: int, device: torch.device
+) -> np.ndarray:
     """Sigmoid outputs, one row per image of ``images``, one column per label."""
     model.eval()
     loader = DataLoader(images, batch_size=batch_size, shuffle=False)
@@ -31,7 +33,9 @@ def load_model(checkpoint_path, device: torch.device) -> tuple[torch.nn.Module, 
     """Rebuild the network from a checkpoint written by ``privfair.training.save_checkpoint``."""
     checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
     spec = checkpoint["model"]
-    model = build_model(spec["spatial_dims"], spec["in_channels"], len(spec["labels"]), spec["width"], spec["num_groups"])
+    model = build_model(
+        spec["spatial_dims"], spec["in_channels"], len(spec["labels"]), spec["width"], spec["num_groups"]
+    )
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device), checkpoint
 

@@ -34,7 +34,9 @@ def grades_to_labels(grades: pd.DataFrame, positive_grades: list[int], table_pat
     bad = numeric.isna() | ~numeric.isin(range(5))
     if bad.to_numpy().any():
         row, column = next((r, c) for c in bad.columns for r in bad.index[bad[c]])
-        raise ManifestError(f"{table_path}: line {row}, column '{column}': grade must be 0-4, got {grades.at[row, column]!r}")
+        raise ManifestError(
+            f"{table_path}: line {row}, column '{column}': grade must be 0-4, got {grades.at[row, column]!r}"
+        )
     return numeric.isin(positive_grades).astype("int8").add_prefix(LABEL_PREFIX)
 
 

@@ -72,15 +72,18 @@ def check_official_split(manifest: pd.DataFrame, source: str | Path) -> None:
     """The dataset's own split must name every image and keep each patient in one split."""
     unknown = manifest.index[~manifest[OFFICIAL_SPLIT].isin(SPLITS)]
     if len(unknown):
-        raise ManifestError(f"{source}: {len(unknown)} image(s) with no official split (must be one of {SPLITS}): "
-                            f"{first_items(manifest.loc[unknown, 'image_id'])}")
+        raise ManifestError(
+            f"{source}: {len(unknown)} image(s) with no official split (must be one of {SPLITS}): "
+            f"{first_items(manifest.loc[unknown, 'image_id'])}"
+        )
     splits_per_patient = manifest.groupby("patient_id")[OFFICIAL_SPLIT].nunique()
     leaking = splits_per_patient.index[splits_per_patient > 1]
     if len(leaking):
         rows = manifest[manifest["patient_id"].isin(leaking)]
         examples = [f"{p} ({', '.join(sorted(g[OFFICIAL_SPLIT].unique()))})" for p, g in rows.groupby("patient_id")]
-        raise ManifestError(f"{source}: {len(leaking)} patient(s) in more than one official split: "
-                            f"{first_items(examples)}")
+        raise ManifestError(
+            f"{source}: {len(leaking)} patient(s) in more than one official split: {first_items(examples)}"
+        )
 
 
 def assert_patient_level(manifest: pd.DataFrame, source: str | Path) -> None:
@@ -88,7 +91,9 @@ def assert_patient_level(manifest: pd.DataFrame, source: str | Path) -> None:
     splits_per_patient = manifest.groupby("patient_id")["split"].nunique()
     leaking = splits_per_patient.index[splits_per_patient > 1]
     if len(leaking):
-        raise ManifestError(f"{source}: {len(leaking)} patient(s) appear in more than one split: {first_items(leaking)}")
+        raise ManifestError(
+            f"{source}: {len(leaking)} patient(s) appear in more than one split: {first_items(leaking)}"
+        )
     unknown = manifest.index[~manifest["split"].isin(SPLITS)]
     if len(unknown):
         raise ManifestError(f"{source}: split must be one of {SPLITS}; row(s) {first_items(unknown)}")

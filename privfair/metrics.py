@@ -114,7 +114,7 @@ def patient_resample_counts(test: pd.DataFrame, n_bootstrap: int, seed: int) -> 
 
 def labels_of(predictions: pd.DataFrame) -> list[str]:
     """Label names, in column order, from the ``true_<label>`` columns; checks each has a ``score_<label>``."""
-    labels = [c[len(TRUE_PREFIX):] for c in predictions.columns if c.startswith(TRUE_PREFIX)]
+    labels = [c[len(TRUE_PREFIX) :] for c in predictions.columns if c.startswith(TRUE_PREFIX)]
     if not labels:
         raise ValueError("predictions have no 'true_<label>' columns")
     missing = [f"{SCORE_PREFIX}{label}" for label in labels if f"{SCORE_PREFIX}{label}" not in predictions.columns]
@@ -126,8 +126,9 @@ def labels_of(predictions: pd.DataFrame) -> list[str]:
 def masked_macro_auroc(y_true: np.ndarray, y_score: np.ndarray) -> float:
     """Mean over labels of each label's AUROC on the rows where it is known (NaN in ``y_true`` = masked)."""
     known = ~np.isnan(y_true)
-    return float(np.mean([roc_auc_score(y_true[known[:, j], j], y_score[known[:, j], j])
-                          for j in range(y_true.shape[1])]))
+    return float(
+        np.mean([roc_auc_score(y_true[known[:, j], j], y_score[known[:, j], j]) for j in range(y_true.shape[1])])
+    )
 
 
 def _split_arrays(rows: pd.DataFrame, split: str, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -61,7 +61,7 @@ def panel_figure(panels: list, path_png, path_pdf, ncols: int | None = None):
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for panel, ax in zip(panels, axes):
             ax.set_title(" · ".join(panel) if isinstance(panel, tuple) else panel)
-        for ax in axes[len(panels):]:
+        for ax in axes[len(panels) :]:
             ax.set_visible(False)
         yield dict(zip(panels, axes))
         fig.tight_layout()
@@ -110,11 +110,17 @@ def plot_privacy_utility(table: pd.DataFrame, path_png, path_pdf) -> None:
                     ax.fill_between(eps, private["ci_low"], private["ci_high"], linewidth=0, **ci_style)
                 else:  # a band needs two budgets; show the lone budget's CI as a wide bar instead
                     ax.vlines(eps, private["ci_low"], private["ci_high"], linewidth=6, **ci_style)
-                ax.errorbar(eps, private["auroc_mean"], yerr=private["auroc_sd"].fillna(0.0), color=DP_COLOR,
-                            marker="o", capsize=2, label=DP_MEAN)
+                ax.errorbar(
+                    eps,
+                    private["auroc_mean"],
+                    yerr=private["auroc_sd"].fillna(0.0),
+                    color=DP_COLOR,
+                    marker="o",
+                    capsize=2,
+                    label=DP_MEAN,
+                )
             for _, row in non_private.iterrows():
-                ax.axhspan(row["ci_low"], row["ci_high"], color=NON_PRIVATE_COLOR, alpha=0.12, linewidth=0,
-                           label=np_ci)
+                ax.axhspan(row["ci_low"], row["ci_high"], color=NON_PRIVATE_COLOR, alpha=0.12, linewidth=0, label=np_ci)
                 ax.axhline(row["auroc_mean"], color=NON_PRIVATE_COLOR, linestyle="--", label=NP_MEAN)
             _epsilon_axis(ax, rows["epsilon"], "Test macro AUROC")
         # Entries are the same in every panel: one legend under the figure, each entry once.
@@ -124,8 +130,14 @@ def plot_privacy_utility(table: pd.DataFrame, path_png, path_pdf) -> None:
                 entries.setdefault(label, handle)
         shown = [label for label in (DP_MEAN, dp_ci, NP_MEAN, np_ci) if label in entries]
         figure = next(iter(panels.values())).figure
-        figure.legend([entries[label] for label in shown], shown, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                         ncol=2 if len(panels) == 1 else 4, frameon=False)
+        figure.legend(
+            [entries[label] for label in shown],
+            shown,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=2 if len(panels) == 1 else 4,
+            frameon=False,
+        )
 
 
 def plot_per_label(per_label: pd.DataFrame, path_png, path_pdf) -> None:
@@ -144,12 +156,23 @@ def plot_per_label(per_label: pd.DataFrame, path_png, path_pdf) -> None:
                 color = palette[i % len(palette)]
                 private, non_private = _split_private(rows[rows["label"] == label])
                 if not private.empty:
-                    ax.errorbar(private["epsilon"].to_numpy(dtype=float), private["auroc_mean"],
-                                yerr=private["auroc_sd"].fillna(0.0), color=color, marker="o", capsize=2,
-                                label=label)
+                    ax.errorbar(
+                        private["epsilon"].to_numpy(dtype=float),
+                        private["auroc_mean"],
+                        yerr=private["auroc_sd"].fillna(0.0),
+                        color=color,
+                        marker="o",
+                        capsize=2,
+                        label=label,
+                    )
                 for value in non_private["auroc_mean"]:
-                    ax.axhline(value, color=color, linestyle="--", linewidth=0.9,
-                               label=label if private.empty else "_nolegend_")
+                    ax.axhline(
+                        value,
+                        color=color,
+                        linestyle="--",
+                        linewidth=0.9,
+                        label=label if private.empty else "_nolegend_",
+                    )
             ax.plot([], [], color=NON_PRIVATE_COLOR, linestyle="--", label="Non-private (dashed)")
             _epsilon_axis(ax, rows["epsilon"], "Test AUROC")
             # Below the panel: multi-label datasets have too many entries to fit inside it.

@@ -94,8 +94,11 @@ class LoadRadiograph(Transform):
     are read as DICOM. (``LoadImage`` given several readers would try each and bury the cause of a failure.)"""
 
     def __init__(self):
-        self.readers = {"npz": NpzImageReader(), "dicom": RadiographDicomReader(),
-                        "pil": PILReader(reverse_indexing=False, converter=to_grayscale)}
+        self.readers = {
+            "npz": NpzImageReader(),
+            "dicom": RadiographDicomReader(),
+            "pil": PILReader(reverse_indexing=False, converter=to_grayscale),
+        }
 
     def __call__(self, path: str) -> MetaTensor:
         if NPZ_SEPARATOR in path:
@@ -112,8 +115,12 @@ def radiograph_transforms(spatial_size: list[int], histogram_equalize: bool = Fa
 
     ``reverse_indexing=False`` keeps rows as rows, so cached radiographs display upright.
     """
-    transforms = [LoadRadiograph(), EnsureChannelFirst(), ScaleIntensity(minv=0.0, maxv=1.0),
-                  Resize(spatial_size, mode="area")]
+    transforms = [
+        LoadRadiograph(),
+        EnsureChannelFirst(),
+        ScaleIntensity(minv=0.0, maxv=1.0),
+        Resize(spatial_size, mode="area"),
+    ]
     if histogram_equalize:
         transforms.append(HistogramNormalize(num_bins=256, min=0.0, max=1.0))
     return Compose(transforms)
@@ -121,8 +128,9 @@ def radiograph_transforms(spatial_size: list[int], histogram_equalize: bool = Fa
 
 def volume_transforms(spatial_size: list[int]) -> Compose:
     """3D without physical spacing (MedMNIST 3D): scale to [0, 1] and resize."""
-    return Compose([LoadRadiograph(), EnsureChannelFirst(), ScaleIntensity(minv=0.0, maxv=1.0),
-                    Resize(spatial_size, mode="area")])
+    return Compose(
+        [LoadRadiograph(), EnsureChannelFirst(), ScaleIntensity(minv=0.0, maxv=1.0), Resize(spatial_size, mode="area")]
+    )
 
 
 def ct_transforms(spatial_size: list[int], pixdim: list[float], hu_window: list[float]) -> Compose:
@@ -183,8 +191,14 @@ def to_cache_dtype(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return image.astype(dtype)
 
 
-def build_cache(manifest: pd.DataFrame, options: dict, cache_path: str | Path, manifest_path: str | Path,
-                num_workers: int = 0, batch_size: int = 16) -> None:
+def build_cache(
+    manifest: pd.DataFrame,
+    options: dict,
+    cache_path: str | Path,
+    manifest_path: str | Path,
+    num_workers: int = 0,
+    batch_size: int = 16,
+) -> None:
     """Transform every image of ``manifest`` and write the cache array and, beside it, the manifest with
     ``cache_index``.
 
@@ -197,7 +211,8 @@ def build_cache(manifest: pd.DataFrame, options: dict, cache_path: str | Path, m
     errors = []
     with atomic_output(cache_path) as partial, open(partial, "wb") as file:
         np.lib.format.write_array_header_1_0(
-            file, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+            file, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+        )
         start, image_bytes = file.tell(), int(np.prod(shape[1:])) * dtype.itemsize
         for batch in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_as_list):
             for index, image, error in batch:
@@ -209,8 +224,10 @@ def build_cache(manifest: pd.DataFrame, options: dict, cache_path: str | Path, m
                 file.seek(start + index * image_bytes)
                 file.write(to_cache_dtype(image, dtype).tobytes())
         if errors:
-            raise ManifestError(f"{len(errors)} of {len(dataset)} image(s) could not be preprocessed: "
-                                f"{first_items(errors, 3, sep='; ')}")
+            raise ManifestError(
+                f"{len(errors)} of {len(dataset)} image(s) could not be preprocessed: "
+                f"{first_items(errors, 3, sep='; ')}"
+            )
         file.truncate(start + len(dataset) * image_bytes)
     with atomic_output(manifest_path) as partial:
         manifest.assign(cache_index=np.arange(len(manifest))).to_parquet(partial, index=False)

@@ -20,7 +20,9 @@ def resolve_delta(delta: float | None, n_train: int) -> float:
     if delta is None:
         return 0.1 / n_train
     if not 0 < delta < 1 / n_train:
-        raise ConfigError(f"{DELTA_KEY} = {delta} must be in (0, 1/N_train) = (0, {1 / n_train:.3g}) for N_train = {n_train}")
+        raise ConfigError(
+            f"{DELTA_KEY} = {delta} must be in (0, 1/N_train) = (0, {1 / n_train:.3g}) for N_train = {n_train}"
+        )
     return delta
 
 

@@ -16,8 +16,14 @@ UNKNOWN = "unknown"
 def git_commit(directory=Path(privfair.__file__).parent) -> str:
     """The commit of the checkout holding ``directory`` ("-dirty" with uncommitted changes), else "unknown"."""
     try:
-        result = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=directory,
-                                capture_output=True, text=True, timeout=30, check=False)
+        result = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=40"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):  # no git, or a hung file system: provenance must not fail a run
         return UNKNOWN
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else UNKNOWN

@@ -89,8 +89,9 @@ class ResumeFile:
         saved = snapshot.pop("identity")
         if saved != self.identity:
             differing = sorted(k for k in saved.keys() | self.identity.keys() if saved.get(k) != self.identity.get(k))
-            raise ResumeError(f"{self.path} was written by a run with other {', '.join(differing)}; "
-                              f"delete it to train from scratch")
+            raise ResumeError(
+                f"{self.path} was written by a run with other {', '.join(differing)}; delete it to train from scratch"
+            )
         return snapshot
 
     def discard(self) -> None:

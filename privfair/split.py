@@ -15,7 +15,9 @@ from privfair.errors import ConfigError, ManifestError
 from privfair.manifest import OFFICIAL_SPLIT, SPLITS, assert_patient_level, check_official_split, label_columns
 
 
-def split_patients(manifest: pd.DataFrame, fractions: dict[str, float], seed: int, source: str = "manifest") -> pd.DataFrame:
+def split_patients(
+    manifest: pd.DataFrame, fractions: dict[str, float], seed: int, source: str = "manifest"
+) -> pd.DataFrame:
     """Return ``manifest`` with a ``split`` column; patients are shuffled by ``seed`` and cut by ``fractions``."""
     if sorted(fractions) != sorted(SPLITS) or not np.isclose(sum(fractions.values()), 1.0):
         raise ConfigError(f"split.fractions must give {list(SPLITS)} summing to 1, got {fractions}")
@@ -55,7 +57,9 @@ def check_label_coverage(manifest: pd.DataFrame, source: str) -> None:
     """Every split needs both classes of every label, or AUROC and thresholds are undefined there."""
     empty = [split for split in SPLITS if not (manifest["split"] == split).any()]
     if empty:
-        raise ManifestError(f"{source}: no patients in the {empty} split(s); use more patients or other split fractions")
+        raise ManifestError(
+            f"{source}: no patients in the {empty} split(s); use more patients or other split fractions"
+        )
     for split, rows in manifest.groupby("split"):
         for column in label_columns(manifest):
             if rows[column].nunique() < 2:  # NaN (masked) labels count for neither class

@@ -53,8 +53,14 @@ def pearson_with_ci(x, y, ci: float = 0.95) -> dict:
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
-    result = {"n_points": int(keep.sum()), "r": np.nan, "r_ci_low": np.nan, "r_ci_high": np.nan, "p_value": np.nan,
-              "reason": ""}
+    result = {
+        "n_points": int(keep.sum()),
+        "r": np.nan,
+        "r_ci_low": np.nan,
+        "r_ci_high": np.nan,
+        "p_value": np.nan,
+        "reason": "",
+    }
     if len(x) < 3:
         result["reason"] = f"needs at least 3 points, has {len(x)}"
     elif np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -63,6 +69,5 @@ def pearson_with_ci(x, y, ci: float = 0.95) -> dict:
         test = pearsonr(x, y)
         # Fisher's z interval needs n > 3; with exactly 3 points only r and p are given.
         low, high = test.confidence_interval(ci) if len(x) > 3 else (np.nan, np.nan)
-        result.update(r=float(test.statistic), r_ci_low=float(low), r_ci_high=float(high),
-                      p_value=float(test.pvalue))
+        result.update(r=float(test.statistic), r_ci_low=float(low), r_ci_high=float(high), p_value=float(test.pvalue))
     return result

@@ -24,7 +24,7 @@ GROUP_JOIN = " & "  # between the parts of an intersection's group name
 
 
 def bin_labels(edges: list[float]) -> list[str]:
-    """"[30, 60)" for each pair of edges; an open last bin reads "≥2"."""
+    """ "[30, 60)" for each pair of edges; an open last bin reads "≥2"."""
     return [f"≥{lo:g}" if math.isinf(hi) else f"[{lo:g}, {hi:g})" for lo, hi in itertools.pairwise(edges)]
 
 
@@ -102,10 +102,15 @@ def check_fairness_spec(spec: dict) -> None:
         labels = options.get("labels")
         if labels is not None and len(labels) != len(edges) - 1:
             raise ConfigError(f"{key}.labels needs {len(edges) - 1} names (one per bin), got {len(labels)}")
-        if labels is not None and (set(labels) & set(KEPT_APART) or len(set(labels)) != len(labels)
-                                   or any(GROUP_JOIN.strip() in label for label in labels)):
-            raise ConfigError(f"{key}.labels must be distinct, must not contain '{GROUP_JOIN.strip()}' and must not "
-                              f"be one of the reserved names {list(KEPT_APART)}; got {labels}")
+        if labels is not None and (
+            set(labels) & set(KEPT_APART)
+            or len(set(labels)) != len(labels)
+            or any(GROUP_JOIN.strip() in label for label in labels)
+        ):
+            raise ConfigError(
+                f"{key}.labels must be distinct, must not contain '{GROUP_JOIN.strip()}' and must not "
+                f"be one of the reserved names {list(KEPT_APART)}; got {labels}"
+            )
     for i, parts in enumerate(spec.get("intersections", [])):
         unknown = [p for p in parts if p not in spec["attributes"]]
         if unknown:

@@ -58,8 +58,9 @@ class WeightedBCE(nn.Module):
 
     def forward(self, logits, target):
         known = ~torch.isnan(target)
-        per_label = F.binary_cross_entropy_with_logits(logits, torch.where(known, target, 0.0),
-                                                       pos_weight=self.pos_weight, reduction="none")
+        per_label = F.binary_cross_entropy_with_logits(
+            logits, torch.where(known, target, 0.0), pos_weight=self.pos_weight, reduction="none"
+        )
         per_sample = (per_label * known).sum(dim=1) / known.sum(dim=1).clamp(min=1)
         if self.reduction == "none":
             return per_sample
@@ -105,8 +106,9 @@ def physical_batches(loader, physical_batch_size: int, optimizer, private: bool)
     logical batch is complete; otherwise gradients of the pieces are weighted and accumulated here.
     """
     if private:
-        with BatchMemoryManager(data_loader=loader, max_physical_batch_size=physical_batch_size,
-                                optimizer=optimizer) as pieces:
+        with BatchMemoryManager(
+            data_loader=loader, max_physical_batch_size=physical_batch_size, optimizer=optimizer
+        ) as pieces:
             yield ((x, y, 1.0, True) for x, y in pieces)
     else:
         yield _plain_batches(loader, physical_batch_size)
@@ -117,15 +119,24 @@ def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int
     delta = resolve_delta(dp.get("delta"), len(loader.dataset))
     engine = make_engine(dp["accountant"])
     wrapped = engine.make_private_with_epsilon(
-        module=net, optimizer=optimizer, criterion=criterion, data_loader=loader, target_epsilon=epsilon,
-        target_delta=delta, epochs=epochs, max_grad_norm=dp["max_grad_norm"], poisson_sampling=True,
+        module=net,
+        optimizer=optimizer,
+        criterion=criterion,
+        data_loader=loader,
+        target_epsilon=epsilon,
+        target_delta=delta,
+        epochs=epochs,
+        max_grad_norm=dp["max_grad_norm"],
+        poisson_sampling=True,
         grad_sample_mode=dp["grad_sample_mode"],
     )
     # Ghost clipping also wraps the loss (two backward passes); the other modes leave it alone.
     model, optimizer, *rest = wrapped
     criterion, loader = rest if len(rest) == 2 else (criterion, rest[0])
-    log(f"private training: target ε={epsilon}, δ={delta:.3g}, σ={optimizer.noise_multiplier:.4f}, "
-        f"q={1 / len(loader):.4f}, accountant={dp['accountant']}")
+    log(
+        f"private training: target ε={epsilon}, δ={delta:.3g}, σ={optimizer.noise_multiplier:.4f}, "
+        f"q={1 / len(loader):.4f}, accountant={dp['accountant']}"
+    )
     return engine, delta, model, optimizer, criterion, loader
 
 
@@ -147,8 +158,9 @@ def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, 
     return loss_sum / max(n_seen, 1)
 
 
-def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: float, seed: int,
-                log=print, resume_path=None) -> TrainResult:
+def train_model(
+    cache_path, manifest_path, split_path, settings: dict, epsilon: float, seed: int, log=print, resume_path=None
+) -> TrainResult:
     """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``.
 
     With ``resume_path`` the run saves its state there (see ``privfair.resume``) and continues from it if present.
@@ -158,27 +170,46 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
     manifest, data = load_splits(cache_path, manifest_path, split_path, splits=("train", "val"))
     train, val = data["train"], data["val"]
     image = train[0][0]
-    model_spec = dict(spatial_dims=image.ndim - 1, in_channels=image.shape[0], labels=label_names(manifest),
-                      **settings["model"])
-    net = build_model(model_spec["spatial_dims"], model_spec["in_channels"], len(model_spec["labels"]),
-                      model_spec["width"], model_spec["num_groups"]).to(device)
+    model_spec = dict(
+        spatial_dims=image.ndim - 1, in_channels=image.shape[0], labels=label_names(manifest), **settings["model"]
+    )
+    net = build_model(
+        model_spec["spatial_dims"],
+        model_spec["in_channels"],
+        len(model_spec["labels"]),
+        model_spec["width"],
+        model_spec["num_groups"],
+    ).to(device)
     model, optimizer = net, make_optimizer(net.parameters(), settings["optimizer"])
     # Class weights from the training labels would be a statistic of private data outside the accounting.
     loss = WeightedBCE(positive_class_weights(val.labels)).to(device)
-    loader = DataLoader(train, batch_size=settings["logical_batch_size"], shuffle=True, generator=generator,
-                        num_workers=settings.get("num_workers", 0), worker_init_fn=ignore_signals_in_worker)
+    loader = DataLoader(
+        train,
+        batch_size=settings["logical_batch_size"],
+        shuffle=True,
+        generator=generator,
+        num_workers=settings.get("num_workers", 0),
+        worker_init_fn=ignore_signals_in_worker,
+    )
     epochs, dp, private = settings["epochs"], settings["privacy"], math.isfinite(epsilon)
     criterion = loss
     if private:
         engine, delta, model, optimizer, criterion, loader = _make_private(
-            net, optimizer, loss, loader, epsilon, epochs, dp, log)
+            net, optimizer, loss, loader, epsilon, epochs, dp, log
+        )
     else:
         engine, delta = None, None
         log("non-private training (ε = inf): no clipping, no noise")
 
-    resume = resume_path and ResumeFile(resume_path, {
-        "settings": model_settings(settings), "epsilon": epsilon, "seed": seed,
-        "data": data_fingerprint(cache_path, manifest_path, split_path)})
+    resume = resume_path and ResumeFile(
+        resume_path,
+        {
+            "settings": model_settings(settings),
+            "epsilon": epsilon,
+            "seed": seed,
+            "data": data_fingerprint(cache_path, manifest_path, split_path),
+        },
+    )
     snapshot = resume and resume.load()
     progress = _Progress()
     if snapshot:
@@ -189,8 +220,22 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
     try:
         with interrupt_on_signals() as received:
             for epoch in range(progress.epoch + 1, epochs + 1):
-                _run_epoch(epoch, model, net, optimizer, criterion, loader, val, settings, private, engine, delta,
-                           device, progress, log)
+                _run_epoch(
+                    epoch,
+                    model,
+                    net,
+                    optimizer,
+                    criterion,
+                    loader,
+                    val,
+                    settings,
+                    private,
+                    engine,
+                    delta,
+                    device,
+                    progress,
+                    log,
+                )
                 if received:  # the handler's exception was swallowed (e.g. raised in a data loader's __del__)
                     raise TrainingInterrupted("epoch not counted")
                 if resume:
@@ -204,16 +249,24 @@ def train_model(cache_path, manifest_path, split_path, settings: dict, epsilon: 
         if not (resume and snapshot):
             raise TrainingInterrupted(f"received {signal_name} before the first epoch ended; nothing saved") from None
         resume.save(snapshot)
-        raise TrainingInterrupted(f"received {signal_name} during epoch {snapshot['epoch'] + 1}/{epochs}: state after "
-                                  f"epoch {snapshot['epoch']} saved to {resume.path}; rerun to resume") from None
+        raise TrainingInterrupted(
+            f"received {signal_name} during epoch {snapshot['epoch'] + 1}/{epochs}: state after "
+            f"epoch {snapshot['epoch']} saved to {resume.path}; rerun to resume"
+        ) from None
 
     history = progress.history
     record = PrivacyRecord(
-        private=private, epsilon=epsilon, epsilon_spent=history[-1]["epsilon_spent"], delta=delta,
-        noise_multiplier=optimizer.noise_multiplier if private else 0.0, sample_rate=1 / len(loader),
+        private=private,
+        epsilon=epsilon,
+        epsilon_spent=history[-1]["epsilon_spent"],
+        delta=delta,
+        noise_multiplier=optimizer.noise_multiplier if private else 0.0,
+        sample_rate=1 / len(loader),
         steps=sum(n for _, _, n in engine.accountant.history) if private else epochs * len(loader),
-        epochs=epochs, accountant=dp["accountant"] if private else None,
-        max_grad_norm=dp["max_grad_norm"] if private else None, n_train=len(train),
+        epochs=epochs,
+        accountant=dp["accountant"] if private else None,
+        max_grad_norm=dp["max_grad_norm"] if private else None,
+        n_train=len(train),
         n_train_patients=train.rows["patient_id"].nunique(),
         max_images_per_patient=int(train.rows["patient_id"].value_counts().max()),
     )
@@ -231,19 +284,42 @@ class _Progress:
     best_epoch: int | None = None
 
 
-def _run_epoch(epoch, model, net, optimizer, criterion, loader, val, settings, private, engine, delta, device,
-               progress: _Progress, log) -> None:
+def _run_epoch(
+    epoch,
+    model,
+    net,
+    optimizer,
+    criterion,
+    loader,
+    val,
+    settings,
+    private,
+    engine,
+    delta,
+    device,
+    progress: _Progress,
+    log,
+) -> None:
     """Train one epoch, validate, and record it in ``progress``."""
     start = time.perf_counter()
     loss = _train_epoch(model, optimizer, criterion, loader, settings["physical_batch_size"], private, device)
     scores = predict_probabilities(net, val, settings["physical_batch_size"], device)
     if not np.isfinite(scores).all():
-        raise TrainingError(f"epoch {epoch}: the model diverged (non-finite outputs); lower "
-                            f"training.optimizer.lr (now {settings['optimizer']['lr']})")
+        raise TrainingError(
+            f"epoch {epoch}: the model diverged (non-finite outputs); lower "
+            f"training.optimizer.lr (now {settings['optimizer']['lr']})"
+        )
     val_auroc = masked_macro_auroc(val.labels.numpy(), scores)
     spent = engine.get_epsilon(delta) if private else math.inf
-    progress.history.append({"epoch": epoch, "train_loss": loss, "val_auroc": val_auroc, "epsilon_spent": spent,
-                                 "seconds": time.perf_counter() - start})
+    progress.history.append(
+        {
+            "epoch": epoch,
+            "train_loss": loss,
+            "val_auroc": val_auroc,
+            "epsilon_spent": spent,
+            "seconds": time.perf_counter() - start,
+        }
+    )
     log(f"epoch {epoch}/{settings['epochs']}: loss {loss:.4f}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}")
     if val_auroc > progress.best_auroc:  # validation only: the test split never informs a choice
         progress.best_auroc, progress.best_epoch = val_auroc, epoch
@@ -285,5 +361,12 @@ def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generato
 
 
 def save_checkpoint(path, result: TrainResult, provenance: dict | None = None) -> None:
-    torch.save({"state_dict": result.state_dict, "model": result.model_spec, "best_epoch": result.best_epoch,
-                "provenance": provenance or {}}, path)
+    torch.save(
+        {
+            "state_dict": result.state_dict,
+            "model": result.model_spec,
+            "best_epoch": result.best_epoch,
+            "provenance": provenance or {},
+        },
+        path,
+    )

@@ -30,7 +30,9 @@ def write_cache(directory, n_per_split=(64, 24, 24), labels=("a", "b"), size=16,
     for i in range(len(labels)):
         r, c = divmod(i, 2)
         images[y[:, i] == 1, 0, r * half : r * half + half // 2, c * half : c * half + half // 2] += 0.6
-    cache_path, manifest_path, split_path = (directory / name for name in ("cache.npy", "cache.parquet", "split.parquet"))
+    cache_path, manifest_path, split_path = (
+        directory / name for name in ("cache.npy", "cache.parquet", "split.parquet")
+    )
     np.save(cache_path, images)
     manifest = pd.DataFrame(
         {

@@ -46,16 +46,31 @@ def write_nih(root: Path, lines: list[str], size: int = 32, seed: int = 0, test_
     for row in lines[1:]:
         Image.fromarray(noise(rng, (size, size))).save(root / "images_001" / "images" / row.split(",")[0])
     if test_patients is not None:
-        names = {split: [r.split(",")[0] for r in lines[1:] if (r.split(",")[3] in test_patients) == (split == "test")]
-                 for split in ("train", "test")}
+        names = {
+            split: [r.split(",")[0] for r in lines[1:] if (r.split(",")[3] in test_patients) == (split == "test")]
+            for split in ("train", "test")
+        }
         (root / "train_val_list.txt").write_text("\n".join(names["train"]) + "\n")
         (root / "test_list.txt").write_text("\n".join(names["test"]) + "\n")
     return root
 
 
-CHEXPERT_FINDINGS = ("No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
-                     "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
-                     "Pleural Other", "Fracture", "Support Devices")
+CHEXPERT_FINDINGS = (
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
+)
 
 
 def write_chexpert(root: Path, n_patients: int = 12, seed: int = 0) -> Path:
@@ -69,9 +84,16 @@ def write_chexpert(root: Path, n_patients: int = 12, seed: int = 0) -> Path:
                 relative = f"{split}/patient{p:05d}/study1/{view}.jpg"
                 (root / relative).parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(noise(rng, (30, 26, 3))).save(root / relative)
-                rows.append({"Path": f"{root.name}/{relative}", "Sex": ["Female", "Male"][p % 2], "Age": 30 + p,
-                             "Frontal/Lateral": frontal, "AP/PA": "PA" if frontal == "Frontal" else None,
-                             **{f: codes[(p + i) % 4] for i, f in enumerate(CHEXPERT_FINDINGS)}})
+                rows.append(
+                    {
+                        "Path": f"{root.name}/{relative}",
+                        "Sex": ["Female", "Male"][p % 2],
+                        "Age": 30 + p,
+                        "Frontal/Lateral": frontal,
+                        "AP/PA": "PA" if frontal == "Frontal" else None,
+                        **{f: codes[(p + i) % 4] for i, f in enumerate(CHEXPERT_FINDINGS)},
+                    }
+                )
         pd.DataFrame(rows).to_csv(root / f"{split}.csv", index=False)
     return root
 
@@ -85,14 +107,32 @@ def write_mimic(root: Path, n_subjects: int = 8, seed: int = 0, with_patients: b
         patients.append({"subject_id": subject, "gender": "FM"[i % 2], "anchor_age": 40 + i, "anchor_year": 2150})
         for s in range(2):
             study = 50000000 + 10 * i + s
-            labels.append({"subject_id": subject, "study_id": study,
-                           **{f: [1.0, 0.0, -1.0, None][(i + s + k) % 4] for k, f in enumerate(CHEXPERT_FINDINGS)}})
+            labels.append(
+                {
+                    "subject_id": subject,
+                    "study_id": study,
+                    **{f: [1.0, 0.0, -1.0, None][(i + s + k) % 4] for k, f in enumerate(CHEXPERT_FINDINGS)},
+                }
+            )
             for view in ("PA", "LATERAL"):
                 dicom = f"d{i}{s}{view}"
-                metadata.append({"dicom_id": dicom, "subject_id": subject, "study_id": study, "ViewPosition": view,
-                                 "StudyDate": 21500101 + s * 10000})
-                split.append({"dicom_id": dicom, "study_id": study, "subject_id": subject,
-                              "split": "test" if i >= n_subjects - 2 else "validate" if i == 0 else "train"})
+                metadata.append(
+                    {
+                        "dicom_id": dicom,
+                        "subject_id": subject,
+                        "study_id": study,
+                        "ViewPosition": view,
+                        "StudyDate": 21500101 + s * 10000,
+                    }
+                )
+                split.append(
+                    {
+                        "dicom_id": dicom,
+                        "study_id": study,
+                        "subject_id": subject,
+                        "split": "test" if i >= n_subjects - 2 else "validate" if i == 0 else "train",
+                    }
+                )
                 path = root / "files" / f"p{str(subject)[:2]}" / f"p{subject}" / f"s{study}" / f"{dicom}.jpg"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(noise(rng, (28, 28))).save(path)
@@ -135,22 +175,41 @@ def write_vindr(root: Path, n_train: int = 6, n_test: int = 3, seed: int = 0) ->
         rows = []
         for i in range(n):
             image_id = f"{split}{i:03d}"
-            write_dicom(root / split / f"{image_id}.dicom", noise(rng, (36, 32), np.uint16, 4096),
-                        photometric="MONOCHROME1" if i % 2 else "MONOCHROME2", PatientSex="FM"[i % 2],
-                        PatientAge=f"{40 + i:03d}Y", ViewPosition="PA", WindowCenter=2048, WindowWidth=4096)
+            write_dicom(
+                root / split / f"{image_id}.dicom",
+                noise(rng, (36, 32), np.uint16, 4096),
+                photometric="MONOCHROME1" if i % 2 else "MONOCHROME2",
+                PatientSex="FM"[i % 2],
+                PatientAge=f"{40 + i:03d}Y",
+                ViewPosition="PA",
+                WindowCenter=2048,
+                WindowWidth=4096,
+            )
             raters = ("R1", "R2", "R3") if split == "train" else ("consensus",)
             for r, rater in enumerate(raters):
                 # finding 0: marked by raters 0..i%3 (majority when i%3 >= 1); finding 1: by one rater only
                 marks = [int(r <= i % 3 - 1), int(r == 0 and i % 2 == 0), 0]
-                rows.append({"image_id": image_id, **({"rad_id": rater} if split == "train" else {}),
-                             **dict(zip(VINDR_FINDINGS, marks))})
+                rows.append(
+                    {
+                        "image_id": image_id,
+                        **({"rad_id": rater} if split == "train" else {}),
+                        **dict(zip(VINDR_FINDINGS, marks)),
+                    }
+                )
         pd.DataFrame(rows).to_csv(root / "annotations" / f"image_labels_{split}.csv", index=False)
     return root
 
 
-HOSPITAL_FINDINGS = ("cardiomegaly", "congestion", "pleural_effusion_left", "pleural_effusion_right",
-                     "pneumonic_infiltrates_left", "pneumonic_infiltrates_right", "atelectasis_left",
-                     "atelectasis_right")
+HOSPITAL_FINDINGS = (
+    "cardiomegaly",
+    "congestion",
+    "pleural_effusion_left",
+    "pleural_effusion_right",
+    "pneumonic_infiltrates_left",
+    "pneumonic_infiltrates_right",
+    "atelectasis_left",
+    "atelectasis_right",
+)
 
 
 def write_hospital(root: Path, n_patients: int = 10, seed: int = 0, suffix: str = ".csv") -> Path:
@@ -162,8 +221,16 @@ def write_hospital(root: Path, n_patients: int = 10, seed: int = 0, suffix: str 
             name = f"png/{p:04d}_{s}.png"
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(noise(rng, (40, 40))).save(root / name)
-            rows.append({"file": name, "pid": f"P{p:04d}", "exam": f"E{p:04d}{s}", "alter": 50 + p,
-                         "geschlecht": "wm"[p % 2], **{f"{f}_grade": (p + s + i) % 5 for i, f in enumerate(HOSPITAL_FINDINGS)}})
+            rows.append(
+                {
+                    "file": name,
+                    "pid": f"P{p:04d}",
+                    "exam": f"E{p:04d}{s}",
+                    "alter": 50 + p,
+                    "geschlecht": "wm"[p % 2],
+                    **{f"{f}_grade": (p + s + i) % 5 for i, f in enumerate(HOSPITAL_FINDINGS)},
+                }
+            )
     table = pd.DataFrame(rows)
     if suffix == ".parquet":
         table.to_parquet(root / "export.parquet", index=False)
@@ -173,10 +240,13 @@ def write_hospital(root: Path, n_patients: int = 10, seed: int = 0, suffix: str 
 
 
 def hospital_options(table: str = "export.csv") -> dict:
-    return {"table": table, "columns": {"image": "file", "patient_id": "pid", "study_id": "exam", "age": "alter",
-                                        "sex": "geschlecht"},
-            "labels": {f: f"{f}_grade" for f in HOSPITAL_FINDINGS}, "positive_grades": [3, 4],
-            "sex_codes": {"F": ["w"], "M": ["m"]}}
+    return {
+        "table": table,
+        "columns": {"image": "file", "patient_id": "pid", "study_id": "exam", "age": "alter", "sex": "geschlecht"},
+        "labels": {f: f"{f}_grade" for f in HOSPITAL_FINDINGS},
+        "positive_grades": [3, 4],
+        "sex_codes": {"F": ["w"], "M": ["m"]},
+    }
 
 
 def write_msd(root: Path, n_cases: int = 6, seed: int = 0) -> Path:
@@ -195,8 +265,13 @@ def write_msd(root: Path, n_cases: int = 6, seed: int = 0) -> Path:
             (root / folder).mkdir(parents=True, exist_ok=True)
             nib.save(nib.Nifti1Image(data, affine), root / folder / name)
         training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
-    description = {"name": "Pancreas", "labels": {"0": "background", "1": "pancreas", "2": "cancer"},
-                   "numTraining": n_cases, "training": training, "test": []}
+    description = {
+        "name": "Pancreas",
+        "labels": {"0": "background", "1": "pancreas", "2": "cancer"},
+        "numTraining": n_cases,
+        "training": training,
+        "test": [],
+    }
     (root / "dataset.json").write_text(json.dumps(description))
     return root
 

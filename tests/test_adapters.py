@@ -46,7 +46,12 @@ def test_nih_cxr14_from_pngs_with_the_official_split(tmp_path):
     first = lines[1].split(",")
     row = manifest.iloc[0]
     assert (row["image_id"], row["patient_id"], row["age"], row["sex"], row["view"]) == (
-        first[0].removesuffix(".png"), first[3], float(first[4]), first[5], first[6])
+        first[0].removesuffix(".png"),
+        first[3],
+        float(first[4]),
+        first[5],
+        first[6],
+    )
     for finding in first[1].split("|"):
         assert row[f"label_{finding.lower()}"] == 1
     cache = cache_of(manifest, tmp_path)
@@ -65,7 +70,9 @@ def test_chexpert_uncertainty_policies_frontal_only_and_patient_from_path(tmp_pa
     assert labels[source == -1].isna().all() and (labels[source.isna()] == 0).all()
     assert (labels[source == 1] == 1).all() and (labels[source == 0] == 0).all()
     assert train["patient_id"].tolist() == frontal["Path"].str.extract(r"(patient\d+)")[0].tolist()
-    assert set(manifest.loc[manifest["official_split"] == "test", "patient_id"]) == {f"patient{p:05d}" for p in range(12, 16)}
+    assert set(manifest.loc[manifest["official_split"] == "test", "patient_id"]) == {
+        f"patient{p:05d}" for p in range(12, 16)
+    }
     ones, _ = ingest("chexpert", root, {"uncertain": "ones", "blank": "ignore"})
     assert len(ones) == 32
     both = ones[ones["view"] != "LL"].reset_index(drop=True)
@@ -110,8 +117,10 @@ def test_dicom_monochrome1_is_inverted_and_windowed(tmp_path):
     pixels = np.full((32, 32), 3000, np.uint16)
     pixels[:16] = 500  # low values: bright in MONOCHROME1
     pixels[:4] = 20  # below the window: clipped to its lower end
-    paths = [write_dicom(tmp_path / f"{kind}.dcm", pixels, kind, WindowCenter=1750, WindowWidth=2500)
-             for kind in ("MONOCHROME1", "MONOCHROME2")]
+    paths = [
+        write_dicom(tmp_path / f"{kind}.dcm", pixels, kind, WindowCenter=1750, WindowWidth=2500)
+        for kind in ("MONOCHROME1", "MONOCHROME2")
+    ]
     manifest = pd.DataFrame({"path": [str(p) for p in paths]})
     cache = cache_of(manifest, tmp_path, {"spatial_size": [32, 32], "cache_dtype": "float32"})
     inverted, plain = cache[0, 0], cache[1, 0]
@@ -140,8 +149,9 @@ def test_msd_pancreas_is_positive_when_the_label_map_has_the_tumour_class(tmp_pa
     cache_of(manifest, tmp_path, ct)
 
 
-@pytest.mark.parametrize("shape, spatial_size", [((28, 28), [16, 16]), ((28, 28, 3), [16, 16]),
-                                                  ((12, 12, 12), [8, 8, 8])])
+@pytest.mark.parametrize(
+    "shape, spatial_size", [((28, 28), [16, 16]), ((28, 28, 3), [16, 16]), ((12, 12, 12), [8, 8, 8])]
+)
 def test_medmnist_2d_colour_and_3d_without_demographics_through_split_and_cache(tmp_path, shape, spatial_size):
     root = write_medmnist(tmp_path / "medmnist", shape=shape, n_classes=3)
     manifest, _ = ingest("medmnist", root, {"file": "set.npz", "labels": ["a", "b", "c"]})
@@ -149,8 +159,9 @@ def test_medmnist_2d_colour_and_3d_without_demographics_through_split_and_cache(
     assert (manifest[["label_a", "label_b", "label_c"]].sum(axis=1) == 1).all()  # one-vs-rest columns
     split = split_patients(manifest, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
     assert (split["split"] == split["official_split"]).all()
-    build_cache(manifest, {"spatial_size": spatial_size, "cache_dtype": "uint8"}, tmp_path / "c.npy",
-                tmp_path / "c.parquet")
+    build_cache(
+        manifest, {"spatial_size": spatial_size, "cache_dtype": "uint8"}, tmp_path / "c.npy", tmp_path / "c.parquet"
+    )
     images = CachedImages(tmp_path / "c.npy", pd.read_parquet(tmp_path / "c.parquet").assign(split="train"), "train")
     image, label = images[0]
     assert image.shape == (1, *spatial_size) and 0.0 <= image.min() and image.max() <= 1.0

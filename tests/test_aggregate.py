@@ -23,8 +23,10 @@ def dataset_truth(dataset: str, labels: list[str]) -> dict:
     models' errors are correlated; that correlation is what a paired bootstrap exploits.
     """
     rng = np.random.default_rng(len(dataset))
-    return {split: {k: ((rng.random(n) < 0.35).astype(int), rng.normal(size=n)) for k in labels}
-            for split, n in (("val", 200), ("test", 400))}
+    return {
+        split: {k: ((rng.random(n) < 0.35).astype(int), rng.normal(size=n)) for k in labels}
+        for split, n in (("val", 200), ("test", 400))
+    }
 
 
 def predictions(dataset: str, labels: list[str], noise: float, seed: int) -> pd.DataFrame:
@@ -32,8 +34,16 @@ def predictions(dataset: str, labels: list[str], noise: float, seed: int) -> pd.
     parts = []
     for split, truth in dataset_truth(dataset, labels).items():
         n = len(next(iter(truth.values()))[0])
-        part = pd.DataFrame({"image_id": [f"{split}{i}" for i in range(n)], "patient_id": [f"p{i}" for i in range(n)],
-                             "split": split, "age": 60.0, "sex": "M", "comorbidity": 1})
+        part = pd.DataFrame(
+            {
+                "image_id": [f"{split}{i}" for i in range(n)],
+                "patient_id": [f"p{i}" for i in range(n)],
+                "split": split,
+                "age": 60.0,
+                "sex": "M",
+                "comorbidity": 1,
+            }
+        )
         for k, (y, _) in truth.items():
             part[f"true_{k}"] = y
         for k, (y, difficulty) in truth.items():
@@ -44,11 +54,21 @@ def predictions(dataset: str, labels: list[str], noise: float, seed: int) -> pd.
 
 def record(dataset: str, epsilon: float, seed: int) -> dict:
     private = math.isfinite(epsilon)
-    return {"dataset": dataset, "epsilon": epsilon, "seed": seed, "private": private,
-            "epsilon_spent": epsilon * (0.97 + 0.01 * seed) if private else math.inf,
-            "delta": 1e-5 if private else None, "noise_multiplier": 8.0 / epsilon if private else 0.0,
-            "sample_rate": 0.01, "steps": 1000, "epochs": 10, "accountant": "rdp" if private else None,
-            "max_grad_norm": 1.0 if private else None, "n_train": 1000}
+    return {
+        "dataset": dataset,
+        "epsilon": epsilon,
+        "seed": seed,
+        "private": private,
+        "epsilon_spent": epsilon * (0.97 + 0.01 * seed) if private else math.inf,
+        "delta": 1e-5 if private else None,
+        "noise_multiplier": 8.0 / epsilon if private else 0.0,
+        "sample_rate": 0.01,
+        "steps": 1000,
+        "epochs": 10,
+        "accountant": "rdp" if private else None,
+        "max_grad_norm": 1.0 if private else None,
+        "n_train": 1000,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +79,9 @@ def study():
     summaries, records, bootstraps = [], [], {}
     for dataset, eps, seed in grid:
         # Same bootstrap seed for every run of a dataset: that is what pairs them.
-        summary, boot = evaluate_predictions(predictions(dataset, DATASETS[dataset], NOISE[eps], seed),
-                                             n_bootstrap=N_BOOT, seed=123)
+        summary, boot = evaluate_predictions(
+            predictions(dataset, DATASETS[dataset], NOISE[eps], seed), n_bootstrap=N_BOOT, seed=123
+        )
         summaries.append(summary)
         records.append(record(dataset, eps, seed))
         bootstraps[(dataset, eps, seed)] = boot
@@ -93,7 +114,12 @@ def test_run_table_rejects_duplicates_and_length_mismatch(study):
 def test_privacy_utility_table_shape_and_order(study):
     _, _, table = study
     assert list(zip(table["dataset"], table["epsilon"])) == [
-        ("chest", 1.0), ("chest", 10.0), ("chest", math.inf), ("knee", 10.0), ("knee", math.inf)]
+        ("chest", 1.0),
+        ("chest", 10.0),
+        ("chest", math.inf),
+        ("knee", 10.0),
+        ("knee", math.inf),
+    ]
     assert list(table["n_seeds"]) == [3, 3, 3, 1, 2]
     assert np.isnan(row(table, "knee", 10.0)["auroc_sd"])
     assert row(table, "chest", 1.0)["epsilon_spent_max"] == pytest.approx(1.0 * 0.99)
@@ -115,8 +141,10 @@ def test_noisier_model_has_negative_drop_with_ci_below_zero(study):
 
     # Recompute the paired CI by hand: per resample, seed-averaged macro AUROC at eps minus at inf.
     def seed_avg(eps):
-        return np.mean([bootstraps[("chest", eps, s)].query("label == 'macro'")["auroc"].to_numpy()
-                        for s in range(3)], axis=0)
+        return np.mean(
+            [bootstraps[("chest", eps, s)].query("label == 'macro'")["auroc"].to_numpy() for s in range(3)], axis=0
+        )
+
     diff = seed_avg(1.0) - seed_avg(math.inf)
     assert (low["drop_ci_low"], low["drop_ci_high"]) == pytest.approx(tuple(np.percentile(diff, [2.5, 97.5])))
     assert (low["ci_low"], low["ci_high"]) == pytest.approx(tuple(np.percentile(seed_avg(1.0), [2.5, 97.5])))
@@ -151,7 +179,16 @@ def test_missing_or_mismatched_bootstrap_is_rejected(study):
 def test_per_label_table(study):
     runs, bootstraps, _ = study
     table = per_label_table(runs, bootstraps)
-    assert list(table.columns) == ["dataset", "epsilon", "label", "n_seeds", "auroc_mean", "auroc_sd", "ci_low", "ci_high"]
+    assert list(table.columns) == [
+        "dataset",
+        "epsilon",
+        "label",
+        "n_seeds",
+        "auroc_mean",
+        "auroc_sd",
+        "ci_low",
+        "ci_high",
+    ]
     assert list(table.loc[table["dataset"] == "chest", "label"][:2]) == ["effusion", "edema"]
     assert len(table) == 3 * 2 + 2 * 1 and "macro" not in set(table["label"])
     edema = runs[(runs["label"] == "edema") & (runs["metric"] == "auroc") & (runs["epsilon"] == 10.0)]

@@ -39,7 +39,9 @@ def test_a_corrupt_or_missing_image_fails_preprocessing_naming_each_file_and_lea
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ManifestError) as error:
-        build_cache(manifest, {"spatial_size": [8, 8], "cache_dtype": "uint8"}, out / "cache.npy", out / "cache.parquet")
+        build_cache(
+            manifest, {"spatial_size": [8, 8], "cache_dtype": "uint8"}, out / "cache.npy", out / "cache.parquet"
+        )
     message = str(error.value)
     assert message.startswith("4 of 45 image(s) could not be preprocessed")
     assert f"{manifest.at[3, 'image_id']}.png: cannot preprocess image: UnidentifiedImageError" in message
@@ -51,8 +53,11 @@ def test_a_missing_image_fails_ingest_naming_table_lines_or_is_dropped_and_count
     names = [line.split(",")[0] for line in (nih / "Data_Entry_2017_v2020.csv").read_text().splitlines()[1:]]
     for name in names[:7]:
         (nih / "images_001" / "images" / name).unlink()
-    with pytest.raises(ManifestError, match=r"Data_Entry_2017_v2020\.csv: image file not found in 7 row\(s\), "
-                                            r"line\(s\) 2 \('\(not in the image folders\)'\), 3 .* and 2 more"):
+    with pytest.raises(
+        ManifestError,
+        match=r"Data_Entry_2017_v2020\.csv: image file not found in 7 row\(s\), "
+        r"line\(s\) 2 \('\(not in the image folders\)'\), 3 .* and 2 more",
+    ):
         ingest("nih_cxr14", nih, {})
     manifest, dropped = ingest("nih_cxr14", nih, {"on_invalid": {"missing_image": "drop"}})
     assert len(manifest) == 38 and not set(names[:7]) & set(manifest["image_id"] + ".png")
@@ -67,15 +72,21 @@ def test_a_label_outside_the_codes_names_file_line_and_value(tmp_path):
     table = pd.read_csv(root / "train.csv")
     table.loc[4, "Edema"] = 2
     table.to_csv(root / "train.csv", index=False)
-    with pytest.raises(ManifestError, match=r"train\.csv: label value outside the codes \(1, 0, -1, blank\) in "
-                                            r"1 row\(s\), line\(s\) 6 \('Edema=2\.0'\)"):
+    with pytest.raises(
+        ManifestError,
+        match=r"train\.csv: label value outside the codes \(1, 0, -1, blank\) in "
+        r"1 row\(s\), line\(s\) 6 \('Edema=2\.0'\)",
+    ):
         ingest("chexpert", root, {})
 
 
 def test_an_unknown_finding_name_is_refused(nih):
     edit_table(nih, 4, 1, "Cardiomegaly|Dragons")
-    with pytest.raises(ManifestError, match=r"'Finding Labels' not a .* in 1 row\(s\), line\(s\) 4 "
-                                            r"\('Cardiomegaly\|Dragons'\)"):
+    with pytest.raises(
+        ManifestError,
+        match=r"'Finding Labels' not a .* in 1 row\(s\), line\(s\) 4 "
+        r"\('Cardiomegaly\|Dragons'\)",
+    ):
         ingest("nih_cxr14", nih, {})
 
 
@@ -88,7 +99,9 @@ def test_an_unknown_sex_code_is_refused_dropped_or_kept_as_unknown(nih):
     assert len(dropped) == 43 and counts["rows"].tolist() == [2]
     kept, records = ingest("nih_cxr14", nih, {"on_invalid": {"sex": "unknown"}})
     assert len(kept) == 45 and kept["sex"].isna().sum() == 2
-    assert records[["check", "action", "rows", "first_lines"]].values.tolist() == [["sex", "kept as unknown", 2, "9, 12"]]
+    assert records[["check", "action", "rows", "first_lines"]].values.tolist() == [
+        ["sex", "kept as unknown", 2, "9, 12"]
+    ]
 
 
 @pytest.mark.parametrize("age", ["", "150", "-3", "abc"])
@@ -118,7 +131,9 @@ def test_a_patient_in_two_official_splits_is_refused(tmp_path):
     (root / "train_val_list.txt").write_text("\n".join(n for n in train if n != patient_images[1]))
     (root / "test_list.txt").write_text(patient_images[1])
     patient = lines[1].split(",")[3]
-    with pytest.raises(ManifestError, match=rf"1 patient\(s\) in more than one official split: {patient} \(test, train\)"):
+    with pytest.raises(
+        ManifestError, match=rf"1 patient\(s\) in more than one official split: {patient} \(test, train\)"
+    ):
         ingest("nih_cxr14", root, {})
     manifest, _ = ingest("nih_cxr14", root, {"official_split": False})
     assert "official_split" not in manifest

@@ -16,8 +16,12 @@ from privfair.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "config" / "schema.yaml")
-CONFIGS = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml", REPO / "tests" / "scenario" / "config.yaml",
-           REPO / "tests" / "scenario" / "ground_truth.yaml"]
+CONFIGS = [
+    REPO / "config" / "config.yaml",
+    REPO / "config" / "paper.yaml",
+    REPO / "tests" / "scenario" / "config.yaml",
+    REPO / "tests" / "scenario" / "ground_truth.yaml",
+]
 EXAMPLES = sorted((REPO / "config" / "examples").glob("*.yaml"))
 
 
@@ -101,13 +105,16 @@ def test_ct_needs_a_voxel_spacing_and_window():
         check_study(config)
 
 
-@pytest.mark.parametrize("example, edit, named", [
-    ("nih_cxr14", lambda s: s.pop("root"), "root"),
-    ("nih_cxr14", lambda s: s.update(synthetic={"n_patients": 10, "seed": 0}), "synthetic"),
-    ("hospital", lambda s: s.pop("columns"), "columns"),
-    ("chexpert", lambda s: s.update(uncertain="maybe"), "maybe"),
-    ("medmnist", lambda s: s.update(labels={"a": "b"}), "labels"),
-])
+@pytest.mark.parametrize(
+    "example, edit, named",
+    [
+        ("nih_cxr14", lambda s: s.pop("root"), "root"),
+        ("nih_cxr14", lambda s: s.update(synthetic={"n_patients": 10, "seed": 0}), "synthetic"),
+        ("hospital", lambda s: s.pop("columns"), "columns"),
+        ("chexpert", lambda s: s.update(uncertain="maybe"), "maybe"),
+        ("medmnist", lambda s: s.update(labels={"a": "b"}), "labels"),
+    ],
+)
 def test_each_adapter_gets_the_options_it_needs(example, edit, named):
     config = load(REPO / "config" / "examples" / f"{example}.yaml")
     edit(next(iter(config["datasets"].values()))["source"])

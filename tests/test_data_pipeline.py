@@ -29,8 +29,17 @@ def write_cxr_export(root, n_patients=20, size=40, seed=0):
             name = f"images/P{p:03d}_S{s}.png"
             Image.fromarray(rng.integers(0, 255, (size, size + 8), dtype=np.uint8)).save(root / name)
             grades = {f: int((p + s + i) % 5) for i, f in enumerate(SYNTH_CXR_FINDINGS)}
-            rows.append({"PatientID": f"P{p:03d}", "StudyID": f"S{p:03d}{s}", "ImageFile": name,
-                         "PatientAge": 20 + 3 * p, "PatientSex": "FM"[p % 2], "ViewPosition": "PA", **grades})
+            rows.append(
+                {
+                    "PatientID": f"P{p:03d}",
+                    "StudyID": f"S{p:03d}{s}",
+                    "ImageFile": name,
+                    "PatientAge": 20 + 3 * p,
+                    "PatientSex": "FM"[p % 2],
+                    "ViewPosition": "PA",
+                    **grades,
+                }
+            )
     pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
     return root
 
@@ -78,7 +87,9 @@ def test_split_keeps_patients_whole_and_is_seeded(cxr_export):
     assert (split.groupby("patient_id")["split"].nunique() == 1).all()
     assert split["split"].value_counts()["train"] > split["split"].value_counts()["test"]
     shuffled = split_patients(manifest.sample(frac=1, random_state=1), FRACTIONS, seed=3)
-    assert shuffled.set_index("image_id")["split"].sort_index().equals(split.set_index("image_id")["split"].sort_index())
+    assert (
+        shuffled.set_index("image_id")["split"].sort_index().equals(split.set_index("image_id")["split"].sort_index())
+    )
     assert not split_patients(manifest, FRACTIONS, seed=4)["split"].equals(split["split"])
 
 
@@ -126,7 +137,12 @@ def test_ct_cache_resamples_windows_and_crops(tmp_path):
         nib.save(nib.Nifti1Image(hu, np.diag([*spacing, 1.0])), path)
         paths.append(str(path))
     split = pd.DataFrame({"path": paths, "image_id": ["a", "b"], "split": ["train", "test"]})
-    options = {"spatial_size": [12, 12, 8], "pixdim": [2.0, 2.0, 2.0], "hu_window": [-150, 250], "cache_dtype": "float32"}
+    options = {
+        "spatial_size": [12, 12, 8],
+        "pixdim": [2.0, 2.0, 2.0],
+        "hu_window": [-150, 250],
+        "cache_dtype": "float32",
+    }
     build_cache(split, options, tmp_path / "c.npy", tmp_path / "c.parquet")
     array = np.load(tmp_path / "c.npy")
     assert array.shape == (2, 1, 12, 12, 8)
@@ -141,8 +157,13 @@ def test_an_unreadable_image_is_named(cxr_export, tmp_path):
     broken = split["path"].iloc[2]
     Path(broken).write_bytes(b"not a png")
     with pytest.raises(ManifestError, match=broken) as error:  # raised in a worker, reported by the main process
-        build_cache(split, {"spatial_size": [16, 16], "cache_dtype": "float16"}, tmp_path / "c.npy",
-                    tmp_path / "c.parquet", num_workers=1)
+        build_cache(
+            split,
+            {"spatial_size": [16, 16], "cache_dtype": "float16"},
+            tmp_path / "c.npy",
+            tmp_path / "c.parquet",
+            num_workers=1,
+        )
     assert "\n" not in str(error.value)
 
 

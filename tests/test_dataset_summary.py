@@ -12,16 +12,18 @@ from privfair.dataset_summary import plot_summary, summary_table, to_latex, to_m
 
 
 def split_manifest() -> pd.DataFrame:
-    return pd.DataFrame({
-        "image_id": [f"i{i}" for i in range(8)],
-        "patient_id": ["a", "a", "b", "c", "d", "e", "f", "f"],
-        "age": [30, 30, 50, np.nan, 70, 20, 40, 41],
-        "sex": ["F", "F", "M", None, "M", "F", "M", "M"],
-        "label_effusion": [1, 0, np.nan, 1, 0, 1, 0, np.nan],
-        "label_mass": [0, 0, 1, 0, 0, 1, 0, 0],
-        "comorbidity": [1, 0, 1, 1, 0, 2, 0, 0],
-        "split": ["train", "train", "train", "train", "val", "test", "test", "test"],
-    })
+    return pd.DataFrame(
+        {
+            "image_id": [f"i{i}" for i in range(8)],
+            "patient_id": ["a", "a", "b", "c", "d", "e", "f", "f"],
+            "age": [30, 30, 50, np.nan, 70, 20, 40, 41],
+            "sex": ["F", "F", "M", None, "M", "F", "M", "M"],
+            "label_effusion": [1, 0, np.nan, 1, 0, 1, 0, np.nan],
+            "label_mass": [0, 0, 1, 0, 0, 1, 0, 0],
+            "comorbidity": [1, 0, 1, 1, 0, 2, 0, 0],
+            "split": ["train", "train", "train", "train", "val", "test", "test", "test"],
+        }
+    )
 
 
 def value(table, split, variable, statistic):
@@ -29,8 +31,10 @@ def value(table, split, variable, statistic):
 
 
 def test_counts_prevalence_over_known_labels_demographics_and_dropped_rows():
-    dropped = pd.DataFrame([["t.csv", "age", "dropped", "bad age", 3, "4, 5, 9"],
-                            ["t.csv", "sex", "kept as unknown", "bad sex", 1, "7"]], columns=RECORD_COLUMNS)
+    dropped = pd.DataFrame(
+        [["t.csv", "age", "dropped", "bad age", 3, "4, 5, 9"], ["t.csv", "sex", "kept as unknown", "bad sex", 1, "7"]],
+        columns=RECORD_COLUMNS,
+    )
     table = summary_table(split_manifest(), dropped)
     assert (value(table, "train", "images", "count"), value(table, "train", "patients", "count")) == (4, 3)
     assert value(table, "test", "patients", "count") == 2 and value(table, "all", "images", "count") == 8

@@ -25,8 +25,11 @@ from privfair.metrics import evaluate_predictions
 from privfair.subgroups import NOT_BINNED, UNKNOWN, assign_groups, bin_labels, check_fairness_spec
 
 SPEC = {
-    "attributes": {"sex": {}, "age": {"bins": [0, 30, 60, 70, 80, 100]},
-                   "comorbidity": {"bins": [0, 1, 2, math.inf], "labels": ["0", "1", "≥2"]}},
+    "attributes": {
+        "sex": {},
+        "age": {"bins": [0, 30, 60, 70, 80, 100]},
+        "comorbidity": {"bins": [0, 1, 2, math.inf], "labels": ["0", "1", "≥2"]},
+    },
     "intersections": [["age", "sex"]],
     "min_group_size": {"positives": 1, "negatives": 1},
     "ece_bins": 10,
@@ -38,13 +41,15 @@ THRESHOLDS = {"effusion": 0.5, "nodule": 0.4}
 def predictions(seed: int = 0, n: int = 1200, *, effect: float = 0.0) -> pd.DataFrame:
     """Val and test rows of a two-label model; ``effect`` weakens the effusion signal in women."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "image_id": [f"img{i:05d}" for i in range(n)],
-        "patient_id": [f"pat{i // 2:05d}" for i in range(n)],
-        "split": np.where(np.arange(n) // 2 % 4 == 0, "val", "test"),
-        "age": rng.integers(20, 95, n).astype(float),
-        "sex": rng.choice(["F", "M"], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "image_id": [f"img{i:05d}" for i in range(n)],
+            "patient_id": [f"pat{i // 2:05d}" for i in range(n)],
+            "split": np.where(np.arange(n) // 2 % 4 == 0, "val", "test"),
+            "age": rng.integers(20, 95, n).astype(float),
+            "sex": rng.choice(["F", "M"], n),
+        }
+    )
     for label in LABELS:
         y = (rng.random(n) < 0.35).astype(int)
         signal = 0.8 - (effect * (frame["sex"] == "F") if label == "effusion" else 0.0)
@@ -75,8 +80,9 @@ def metrics():
 def test_bins_and_groups_keep_unknown_and_unbinned_apart():
     assert bin_labels([0, 30, 60]) == ["[0, 30)", "[30, 60)"]
     assert bin_labels([0, 1, 2, math.inf])[-1] == "≥2"
-    rows_ = pd.DataFrame({"age": [29.9, 30, 99, 100, np.nan], "sex": ["F", "M", None, "X", "F"],
-                          "comorbidity": [0, 1, 2, 5, 0]})
+    rows_ = pd.DataFrame(
+        {"age": [29.9, 30, 99, 100, np.nan], "sex": ["F", "M", None, "X", "F"], "comorbidity": [0, 1, 2, 5, 0]}
+    )
     groups = assign_groups(rows_, SPEC)
     assert groups["age"].tolist() == ["[0, 30)", "[30, 60)", "[80, 100)", NOT_BINNED, UNKNOWN]
     assert groups["sex"].tolist() == ["F", "M", UNKNOWN, UNKNOWN, "F"]
@@ -89,13 +95,16 @@ def test_a_dataset_without_demographics_has_only_the_unknown_group():
     assert set(groups["age"]) == set(groups["sex"]) == {UNKNOWN}
 
 
-@pytest.mark.parametrize("attributes, intersections, message", [
-    ({"age": {"bins": [0, 50, 40]}}, [], "fairness.attributes.age.bins"),
-    ({"age": {"bins": [0, 50, 100], "labels": ["young"]}}, [], "fairness.attributes.age.labels"),
-    ({"age": {"bins": [0, 50, 100], "labels": ["a", "a"]}}, [], "must be distinct"),
-    ({"age": {"bins": [0, 50, 100], "labels": ["a & b", "c"]}}, [], "must not contain '&'"),
-    ({"age": {"bins": [0, 50, 100]}}, [["age", "sex"]], r"fairness.intersections\[0\]"),
-])
+@pytest.mark.parametrize(
+    "attributes, intersections, message",
+    [
+        ({"age": {"bins": [0, 50, 40]}}, [], "fairness.attributes.age.bins"),
+        ({"age": {"bins": [0, 50, 100], "labels": ["young"]}}, [], "fairness.attributes.age.labels"),
+        ({"age": {"bins": [0, 50, 100], "labels": ["a", "a"]}}, [], "must be distinct"),
+        ({"age": {"bins": [0, 50, 100], "labels": ["a & b", "c"]}}, [], "must not contain '&'"),
+        ({"age": {"bins": [0, 50, 100]}}, [["age", "sex"]], r"fairness.intersections\[0\]"),
+    ],
+)
 def test_bad_subgroup_specs_name_the_key(attributes, intersections, message):
     with pytest.raises(ConfigError, match=message):
         check_fairness_spec({"attributes": attributes, "intersections": intersections})
@@ -107,9 +116,17 @@ def test_group_auroc_and_rates_equal_scikit_learn_and_fairlearn(metrics):
     for label in LABELS:
         y, s = test[f"true_{label}"], test[f"score_{label}"]
         called = (s >= THRESHOLDS[label]).astype(int)
-        by_sex = MetricFrame(metrics={"tpr": true_positive_rate, "fpr": false_positive_rate,
-                                      "selection_rate": selection_rate, "accuracy": accuracy_score},
-                             y_true=y, y_pred=called, sensitive_features=test["sex"]).by_group
+        by_sex = MetricFrame(
+            metrics={
+                "tpr": true_positive_rate,
+                "fpr": false_positive_rate,
+                "selection_rate": selection_rate,
+                "accuracy": accuracy_score,
+            },
+            y_true=y,
+            y_pred=called,
+            sensitive_features=test["sex"],
+        ).by_group
         for sex in ("F", "M"):
             member = test["sex"] == sex
             key = {"attribute": "sex", "group": sex, "label": label}
@@ -149,7 +166,8 @@ def test_fairness_differences_equal_fairlearn(metrics):
             }
             for name, function in reference.items():
                 assert value(derived, metric=name, **key) == pytest.approx(
-                    function(y, called, sensitive_features=groups)), (attribute, label, name)
+                    function(y, called, sensitive_features=groups)
+                ), (attribute, label, name)
 
 
 def test_gaps_follow_the_reference_study(metrics):
@@ -164,7 +182,8 @@ def test_gaps_follow_the_reference_study(metrics):
     assert value(derived, kind="gap", attribute="age", group="[80, 100)", **key) == pytest.approx(expected)
     auroc_values = rows(metrics, attribute="age", label="effusion", metric="auroc")["value"]
     assert value(derived, kind="fairness", attribute="age", label="effusion", metric="auroc_gap") == pytest.approx(
-        auroc_values.max() - auroc_values.min())
+        auroc_values.max() - auroc_values.min()
+    )
 
 
 def test_small_groups_are_not_available_with_the_reason():
@@ -203,7 +222,8 @@ def test_a_single_label_task_is_not_grouped_by_comorbidity():
     table = group_metrics(frame, {"effusion": 0.5}, SPEC, n_bootstrap=20, seed=5)
     assert "comorbidity" not in set(table["attribute"]) and "age×sex" in set(table["attribute"])
     assert attribute_notes(table, SPEC, "ct") == [
-        "ct: comorbidity left out: with a single label, the number of positive findings is the label"]
+        "ct: comorbidity left out: with a single label, the number of positive findings is the label"
+    ]
     assert "any" not in set(table["label"])  # no underdiagnosis rate without several findings
 
 
@@ -240,9 +260,16 @@ def test_a_planted_gap_is_flagged_and_its_dp_change_is_paired():
 
 
 def test_training_counts_and_correlations():
-    manifest = pd.DataFrame({"image_id": [f"i{k}" for k in range(6)], "age": [20, 40, 40, 65, 90, 90],
-                             "sex": ["F", "M", "F", "M", "F", "F"], "comorbidity": [0, 1, 2, 0, 1, 1],
-                             "label_effusion": [1, 0, 1, 1, 0, 1], "label_nodule": [0, 0, 1, 0, 0, 0]})
+    manifest = pd.DataFrame(
+        {
+            "image_id": [f"i{k}" for k in range(6)],
+            "age": [20, 40, 40, 65, 90, 90],
+            "sex": ["F", "M", "F", "M", "F", "F"],
+            "comorbidity": [0, 1, 2, 0, 1, 1],
+            "label_effusion": [1, 0, 1, 1, 0, 1],
+            "label_nodule": [0, 0, 1, 0, 0, 0],
+        }
+    )
     split = pd.DataFrame({"image_id": manifest["image_id"], "split": ["train"] * 5 + ["test"]})
     counts = training_counts(manifest, split, SPEC)
     labels = counts[counts["counted"] == "label"].set_index("label")["n_train"]
@@ -250,9 +277,13 @@ def test_training_counts_and_correlations():
     assert labels["effusion"] == 3 and labels["nodule"] == 1
     assert groups[("sex", "F")] == 3 and groups[("age", "[30, 60)")] == 2
 
-    quantities = {(("d", eps, seed)): run_quantities(group_metrics(predictions(seed, effect=e), THRESHOLDS, SPEC,
-                                                                   n_bootstrap=50, seed=5))
-                  for eps, e in ((1.0, 0.6), (4.0, 0.3), (8.0, 0.0), (math.inf, 0.0)) for seed in (1, 2)}
+    quantities = {
+        (("d", eps, seed)): run_quantities(
+            group_metrics(predictions(seed, effect=e), THRESHOLDS, SPEC, n_bootstrap=50, seed=5)
+        )
+        for eps, e in ((1.0, 0.6), (4.0, 0.3), (8.0, 0.0), (math.inf, 0.0))
+        for seed in (1, 2)
+    }
     summary = summarize(quantities, ci=0.95, correction="benjamini_hochberg", alpha=0.05)
     relations = correlations(summary, {"d": training_counts(manifest, split, SPEC)}, ci=0.95)
     sex = rows(relations, relation="epsilon_vs_gap", attribute="sex", label="effusion", metric="auroc").iloc[0]
@@ -266,7 +297,10 @@ def test_a_dataset_without_demographics_is_said_to_have_nothing_to_group_by():
     table = group_metrics(frame, THRESHOLDS, SPEC, n_bootstrap=20, seed=5)
     assert unrecorded_attributes(table) == ["sex", "age", "age×sex"]
     notes = attribute_notes(table, SPEC, "medmnist")
-    assert len(notes) == 1 and notes[0].startswith("medmnist: sex, age, age×sex not recorded") and \
-        "nothing to group by" in notes[0]
+    assert (
+        len(notes) == 1
+        and notes[0].startswith("medmnist: sex, age, age×sex not recorded")
+        and "nothing to group by" in notes[0]
+    )
     derived = derived_quantities(table)
     assert set(derived["attribute"]) == {"comorbidity"}

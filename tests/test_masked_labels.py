@@ -47,9 +47,17 @@ def test_evaluation_computes_each_label_on_its_known_rows():
     for split in ("val", "test"):
         for i in range(40):
             truth_a, truth_b = i % 2, (i // 2) % 2
-            rows.append({"split": split, "image_id": f"{split}{i}", "patient_id": f"{split}p{i}",
-                         "true_a": truth_a, "score_a": truth_a + rng.normal(0, 0.6),
-                         "true_b": NAN if i % 5 == 0 else truth_b, "score_b": truth_b + rng.normal(0, 0.6)})
+            rows.append(
+                {
+                    "split": split,
+                    "image_id": f"{split}{i}",
+                    "patient_id": f"{split}p{i}",
+                    "true_a": truth_a,
+                    "score_a": truth_a + rng.normal(0, 0.6),
+                    "true_b": NAN if i % 5 == 0 else truth_b,
+                    "score_b": truth_b + rng.normal(0, 0.6),
+                }
+            )
     predictions = pd.DataFrame(rows)
     summary, bootstrap = evaluate_predictions(predictions, n_bootstrap=20, seed=1)
     test = predictions[(predictions["split"] == "test") & predictions["true_b"].notna()]

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,8 +18,16 @@ def frame(val: dict, test: dict) -> pd.DataFrame:
     parts = []
     for split, columns in (("val", val), ("test", test)):
         n = len(next(iter(columns.values()))[0])
-        part = pd.DataFrame({"image_id": [f"{split}{i}" for i in range(n)], "patient_id": [f"p{i}" for i in range(n)],
-                             "split": split, "age": 50.0, "sex": "F", "comorbidity": 0})
+        part = pd.DataFrame(
+            {
+                "image_id": [f"{split}{i}" for i in range(n)],
+                "patient_id": [f"p{i}" for i in range(n)],
+                "split": split,
+                "age": 50.0,
+                "sex": "F",
+                "comorbidity": 0,
+            }
+        )
         for label, (y, _) in columns.items():
             part[f"true_{label}"] = np.asarray(y, dtype=int)
         for label, (_, s) in columns.items():
@@ -131,17 +138,21 @@ def test_paired_resamples_and_macro_match_sklearn_on_the_same_indices():
     y_test = {k: (rng.random(150) < 0.3).astype(int) for k in "ab"}
     models = []
     for noise in (0.5, 2.0):  # two models, same test set
-        models.append(frame(
-            val={k: (y_val[k], y_val[k] + noise * rng.normal(size=100)) for k in "ab"},
-            test={k: (y_test[k], y_test[k] + noise * rng.normal(size=150)) for k in "ab"},
-        ))
+        models.append(
+            frame(
+                val={k: (y_val[k], y_val[k] + noise * rng.normal(size=100)) for k in "ab"},
+                test={k: (y_test[k], y_test[k] + noise * rng.normal(size=150)) for k in "ab"},
+            )
+        )
     idx = bootstrap_indices(150, 30, seed=11)
     for df in models:
         summary, boot = evaluate_predictions(df, n_bootstrap=30, seed=11)
         test = df[df["split"] == "test"].sort_values("image_id")  # resamples index test rows in image_id order
         for r in (0, 17, 29):
-            expected = {k: roc_auc_score(test[f"true_{k}"].to_numpy()[idx[r]], test[f"score_{k}"].to_numpy()[idx[r]])
-                        for k in "ab"}
+            expected = {
+                k: roc_auc_score(test[f"true_{k}"].to_numpy()[idx[r]], test[f"score_{k}"].to_numpy()[idx[r]])
+                for k in "ab"
+            }
             got = boot[boot["resample"] == r].set_index("label")["auroc"]
             assert got["a"] == pytest.approx(expected["a"], abs=1e-10)
             assert got["macro"] == pytest.approx((expected["a"] + expected["b"]) / 2, abs=1e-10)
@@ -153,8 +164,9 @@ def test_row_order_does_not_change_results():
     rng = np.random.default_rng(6)
     df = frame(val={"x": noisy_task(rng, 80, 1.0)}, test={"x": noisy_task(rng, 120, 1.0)})
     shuffled = df.sample(frac=1, random_state=1)
-    for expected, got in zip(evaluate_predictions(df, n_bootstrap=50, seed=2),
-                             evaluate_predictions(shuffled, n_bootstrap=50, seed=2)):
+    for expected, got in zip(
+        evaluate_predictions(df, n_bootstrap=50, seed=2), evaluate_predictions(shuffled, n_bootstrap=50, seed=2)
+    ):
         pd.testing.assert_frame_equal(expected, got)
 
 

@@ -9,8 +9,12 @@ from privfair.adapters.nih_cxr14 import header_names, parse_data_entry
 
 
 def test_bracketed_header_names_are_expanded():
-    assert header_names(NIH_TABLE)[-4:] == ["OriginalImage_Width", "OriginalImage_Height",
-                                            "OriginalImagePixelSpacing_x", "OriginalImagePixelSpacing_y"]
+    assert header_names(NIH_TABLE)[-4:] == [
+        "OriginalImage_Width",
+        "OriginalImage_Height",
+        "OriginalImagePixelSpacing_x",
+        "OriginalImagePixelSpacing_y",
+    ]
 
 
 def test_the_real_label_table_reproduces_the_published_counts():

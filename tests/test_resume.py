@@ -53,10 +53,12 @@ def signal_when_saved(path, signum=signal.SIGUSR1):
 
 
 # With data loader workers the signal reaches them too (SLURM signals every process of the job step).
-@pytest.mark.parametrize("epsilon, epochs, signum, workers",
-                         [(3.0, 3, signal.SIGUSR1, 0), (float("inf"), 4, signal.SIGTERM, 2)])
-def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_cache, training_settings, tmp_path, epsilon, epochs,
-                                                            signum, workers):
+@pytest.mark.parametrize(
+    "epsilon, epochs, signum, workers", [(3.0, 3, signal.SIGUSR1, 0), (float("inf"), 4, signal.SIGTERM, 2)]
+)
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(
+    tiny_cache, training_settings, tmp_path, epsilon, epochs, signum, workers
+):
     training_settings.update(epochs=epochs, num_workers=workers)
     uninterrupted = training.train_model(*tiny_cache, training_settings, epsilon=epsilon, seed=5, log=quiet)
 
@@ -69,8 +71,9 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_cache, training
     assert 1 <= saved["epoch"] < epochs
 
     resumed_log = []
-    resumed = training.train_model(*tiny_cache, training_settings, epsilon=epsilon, seed=5, log=resumed_log.append,
-                                   resume_path=resume)
+    resumed = training.train_model(
+        *tiny_cache, training_settings, epsilon=epsilon, seed=5, log=resumed_log.append, resume_path=resume
+    )
     assert any(f"resumed from {resume} after epoch {saved['epoch']}" in line for line in resumed_log)
     assert resumed.privacy == uninterrupted.privacy  # steps, σ, q, ε spent, δ, accountant
     assert resumed.best_epoch == uninterrupted.best_epoch
@@ -80,8 +83,9 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_cache, training
         assert torch.equal(resumed.state_dict[name], tensor), name
 
 
-def test_checkpoint_holds_the_validation_class_weights_and_a_changed_loss_is_refused(tiny_cache, training_settings,
-                                                                                    tmp_path):
+def test_checkpoint_holds_the_validation_class_weights_and_a_changed_loss_is_refused(
+    tiny_cache, training_settings, tmp_path
+):
     training_settings.update(epochs=2, checkpoint_every_epochs=1)
     resume = tmp_path / "resume.pt"
     watcher = signal_when_saved(resume)

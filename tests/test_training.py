@@ -68,7 +68,9 @@ def test_nonprivate_training_has_no_noise_and_learns(tiny_cache, training_settin
 
 def test_same_seed_same_model_other_seed_other_model(tiny_cache, training_settings):
     training_settings["epochs"] = 1
-    runs = [training.train_model(*tiny_cache, training_settings, epsilon=4.0, seed=s, log=lambda _: None) for s in (1, 1, 2)]
+    runs = [
+        training.train_model(*tiny_cache, training_settings, epsilon=4.0, seed=s, log=lambda _: None) for s in (1, 1, 2)
+    ]
     first, again, other = (r.state_dict["classifier.weight"] for r in runs)
     assert torch.equal(first, again)
     assert not torch.equal(first, other)

@@ -13,15 +13,21 @@ def nih_config(root) -> dict:
     return {
         "study": {"datasets": ["nih"], "epsilons": [4, float("inf")], "seeds": [1]},
         "evaluation": {"n_bootstrap": 20, "seed": 1, "ci": 0.95},
-        "datasets": {"nih": {
-            "source": {"adapter": "nih_cxr14", "root": str(root), "on_invalid": {"age": "error"}},
-            "split": {"seed": 0, "fractions": {"train": 0.6, "val": 0.2, "test": 0.2}},
-            "preprocess": {"spatial_size": [16, 16], "cache_dtype": "uint8", "histogram_equalize": True},
-            "training": {"model": {"width": 4, "num_groups": 2}, "epochs": 1, "logical_batch_size": 64,
-                         "physical_batch_size": 32, "optimizer": {"name": "NAdam", "lr": 0.002},
-                         "privacy": {"max_grad_norm": 1.5, "accountant": "rdp", "delta": None,
-                                     "grad_sample_mode": "hooks"}},
-        }},
+        "datasets": {
+            "nih": {
+                "source": {"adapter": "nih_cxr14", "root": str(root), "on_invalid": {"age": "error"}},
+                "split": {"seed": 0, "fractions": {"train": 0.6, "val": 0.2, "test": 0.2}},
+                "preprocess": {"spatial_size": [16, 16], "cache_dtype": "uint8", "histogram_equalize": True},
+                "training": {
+                    "model": {"width": 4, "num_groups": 2},
+                    "epochs": 1,
+                    "logical_batch_size": 64,
+                    "physical_batch_size": 32,
+                    "optimizer": {"name": "NAdam", "lr": 0.002},
+                    "privacy": {"max_grad_norm": 1.5, "accountant": "rdp", "delta": None, "grad_sample_mode": "hooks"},
+                },
+            }
+        },
     }
 
 
@@ -56,8 +62,9 @@ def test_bad_input_stops_ingest_with_file_and_line_in_the_log_and_no_output(tmp_
     root = write_nih(tmp_path / "nih", lines, size=16)
     config = write_config(tmp_path / "nih.yaml", nih_config(root))
     workdir = tmp_path / "study"
-    result = snakemake("results/data/nih/manifest.parquet", "--cores", "1", "--configfile", str(config),
-                       workdir=workdir, check=False)
+    result = snakemake(
+        "results/data/nih/manifest.parquet", "--cores", "1", "--configfile", str(config), workdir=workdir, check=False
+    )
     assert result.returncode != 0
     message = "Data_Entry_2017_v2020.csv: sex code not in ['f', 'm'] in 1 row(s), line(s) 4 ('X')"
     assert message in (workdir / "results" / "logs" / "ingest" / "nih.log").read_text()

@@ -15,9 +15,22 @@ import pandas as pd
 from privfair.adapters.common import RowChecks, coded_labels, labels_frame, read_table, uncertain_codes
 from privfair.manifest import OFFICIAL_SPLIT, label_columns
 
-FINDINGS = ("No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
-            "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other",
-            "Fracture", "Support Devices")
+FINDINGS = (
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
+)
 SEX_CODES = {"F": ["Female", "F"], "M": ["Male", "M"]}
 TABLES = {"train": "train.csv", "test": "valid.csv"}
 
@@ -42,16 +55,18 @@ def read_split(root: Path, path: Path, split: str, options: dict, checks: RowChe
     table, age = checks.age(table, pd.to_numeric(table["Age"], errors="coerce"), table["Age"], path)
     table, sex = checks.sex(table, table["Sex"], SEX_CODES, path)
     parts = table["Path"].str.extract(r"(patient\d+)/(study\d+)/(view[^/]+)\.\w+$")
-    manifest = pd.DataFrame({
-        "image_id": parts[0] + "_" + parts[1] + "_" + parts[2],
-        "path": paths.loc[table.index],
-        "patient_id": parts[0],
-        "study_id": parts[0] + "_" + parts[1],
-        "age": age.loc[table.index],
-        "sex": sex.loc[table.index],
-        "view": table["AP/PA"].where(table["Frontal/Lateral"] == "Frontal", "LL").fillna("unknown"),
-        OFFICIAL_SPLIT: split,
-    })
+    manifest = pd.DataFrame(
+        {
+            "image_id": parts[0] + "_" + parts[1] + "_" + parts[2],
+            "path": paths.loc[table.index],
+            "patient_id": parts[0],
+            "study_id": parts[0] + "_" + parts[1],
+            "age": age.loc[table.index],
+            "sex": sex.loc[table.index],
+            "view": table["AP/PA"].where(table["Frontal/Lateral"] == "Frontal", "LL").fillna("unknown"),
+            OFFICIAL_SPLIT: split,
+        }
+    )
     return pd.concat([manifest, labels.loc[table.index]], axis=1)
 
 

@@ -48,8 +48,9 @@ def find_table(root: Path, name: str | None, pattern: str) -> Path:
         return root / name
     matches = sorted(root.glob(pattern))
     if len(matches) != 1:
-        raise ManifestError(f"{root}: expected one file matching '{pattern}', found {[m.name for m in matches]}; "
-                            f"name it in the config")
+        raise ManifestError(
+            f"{root}: expected one file matching '{pattern}', found {[m.name for m in matches]}; name it in the config"
+        )
     return matches[0]
 
 
@@ -77,8 +78,9 @@ class RowChecks:
     def policy(self, check: str) -> str:
         return self.on_invalid.get(check, "error")
 
-    def check(self, table: pd.DataFrame, bad: pd.Series, check: str, problem: str, path: Path,
-              values: pd.Series | None = None) -> pd.DataFrame:
+    def check(
+        self, table: pd.DataFrame, bad: pd.Series, check: str, problem: str, path: Path, values: pd.Series | None = None
+    ) -> pd.DataFrame:
         """Return ``table`` without the ``bad`` rows if the policy drops them; raise ManifestError otherwise."""
         lines = table.index[bad.reindex(table.index, fill_value=False).to_numpy(dtype=bool)]
         if not len(lines):
@@ -92,8 +94,16 @@ class RowChecks:
 
     def _record(self, path: Path, check: str, action: str, problem: str, lines) -> None:
         print(f"{path}: {action} {len(lines)} row(s) with {problem}, line(s) {first_items(lines)}")
-        self.records.append({"file": str(path), "check": check, "action": action, "problem": problem,
-                             "rows": len(lines), "first_lines": first_items(lines)})
+        self.records.append(
+            {
+                "file": str(path),
+                "check": check,
+                "action": action,
+                "problem": problem,
+                "rows": len(lines),
+                "first_lines": first_items(lines),
+            }
+        )
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.records, columns=RECORD_COLUMNS)
@@ -101,11 +111,19 @@ class RowChecks:
     def image_paths(self, table: pd.DataFrame, paths: pd.Series, path: Path) -> tuple[pd.DataFrame, pd.Series]:
         """Drop or refuse rows whose image is absent (``paths`` is NaN where no file was found)."""
         missing = paths.isna() | ~paths.fillna("").map(os.path.isfile)
-        table = self.check(table, missing, "missing_image", "image file not found", path,
-                           values=paths.fillna("(not in the image folders)"))
+        table = self.check(
+            table,
+            missing,
+            "missing_image",
+            "image file not found",
+            path,
+            values=paths.fillna("(not in the image folders)"),
+        )
         return table, paths.loc[table.index]
 
-    def sex(self, table: pd.DataFrame, raw: pd.Series, codes: dict[str, list], path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    def sex(
+        self, table: pd.DataFrame, raw: pd.Series, codes: dict[str, list], path: Path
+    ) -> tuple[pd.DataFrame, pd.Series]:
         """Map source sex codes to F/M; a missing or unknown code fails, is dropped, or (``unknown``) becomes NA."""
         lookup = {str(code).strip().lower(): sex for sex, values in codes.items() for code in values}
         sex = raw.map(lambda v: lookup.get(str(v).strip().lower()) if pd.notna(v) else None)
@@ -121,17 +139,18 @@ class RowChecks:
         bad = age.isna() | (age < 0) | (age > MAX_AGE)
         if self.policy("age") == "unknown":
             if bad.any():
-                self._record(path, "age", KEPT_UNKNOWN, f"missing or impossible age (outside 0-{MAX_AGE})",
-                             table.index[bad])
+                self._record(
+                    path, "age", KEPT_UNKNOWN, f"missing or impossible age (outside 0-{MAX_AGE})", table.index[bad]
+                )
             age = age.where(~bad)
         else:
-            table = self.check(table, bad, "age", f"missing or impossible age (outside 0-{MAX_AGE})", path,
-                               values=raw)
+            table = self.check(table, bad, "age", f"missing or impossible age (outside 0-{MAX_AGE})", path, values=raw)
         return table, age.loc[table.index].astype(float)
 
 
-def coded_labels(table: pd.DataFrame, columns: dict[str, str], codes: dict, path: Path,
-                 checks: RowChecks) -> tuple[pd.DataFrame, pd.DataFrame]:
+def coded_labels(
+    table: pd.DataFrame, columns: dict[str, str], codes: dict, path: Path, checks: RowChecks
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Labels from coded columns: ``codes`` maps each source value (and ``BLANK``) to 0, 1 or NaN (masked).
 
     ``columns`` maps a finding name to its source column. A value outside ``codes`` fails or drops its row.
@@ -148,8 +167,9 @@ def coded_labels(table: pd.DataFrame, columns: dict[str, str], codes: dict, path
         bad_value = bad_value.fillna(raw.astype(str).radd(f"{column}=").where(~known))
         labels[f"{LABEL_PREFIX}{name}"] = mapped
     allowed = ", ".join(str(c) for c in codes)
-    table = checks.check(table, bad_value.notna(), "label_code", f"label value outside the codes ({allowed})",
-                         path, values=bad_value)
+    table = checks.check(
+        table, bad_value.notna(), "label_code", f"label value outside the codes ({allowed})", path, values=bad_value
+    )
     return table, labels_frame(pd.DataFrame(labels).loc[table.index])
 
 

@@ -32,8 +32,9 @@ def label_matrix(raw: np.ndarray, names: list[str], key: str, path: Path) -> np.
         raise ManifestError(f"{path}: '{key}' has {raw.shape[1]} column(s) but source.labels names {len(names)}")
     bad = np.flatnonzero(~np.isin(raw, allowed).all(axis=1))
     if len(bad):
-        raise ManifestError(f"{path}: '{key}' has values outside {list(allowed)} in {len(bad)} image(s), index(es) "
-                            f"{first_items(bad)}")
+        raise ManifestError(
+            f"{path}: '{key}' has values outside {list(allowed)} in {len(bad)} image(s), index(es) {first_items(bad)}"
+        )
     return matrix.astype("int8")
 
 
@@ -50,17 +51,18 @@ def medmnist(root: Path, options: dict) -> tuple[pd.DataFrame, RowChecks]:
                 raise ManifestError(f"{path}: no '{split}_images' / '{key}' arrays; found {sorted(arrays.files)}")
             labels = label_matrix(arrays[key], names, key, path)
             ids = [f"{split}_{i}" for i in range(len(labels))]
-            part = pd.DataFrame({
-                "image_id": ids,
-                "path": [f"{path}{NPZ_SEPARATOR}{split}_images/{i}" for i in range(len(labels))],
-                "patient_id": ids,
-                "study_id": ids,
-                "age": np.nan,
-                "sex": None,
-                "view": "unknown",
-                OFFICIAL_SPLIT: split,
-            })
-            parts.append(pd.concat([part, pd.DataFrame(labels, columns=[f"{LABEL_PREFIX}{n}" for n in names])],
-                                   axis=1))
+            part = pd.DataFrame(
+                {
+                    "image_id": ids,
+                    "path": [f"{path}{NPZ_SEPARATOR}{split}_images/{i}" for i in range(len(labels))],
+                    "patient_id": ids,
+                    "study_id": ids,
+                    "age": np.nan,
+                    "sex": None,
+                    "view": "unknown",
+                    OFFICIAL_SPLIT: split,
+                }
+            )
+            parts.append(pd.concat([part, pd.DataFrame(labels, columns=[f"{LABEL_PREFIX}{n}" for n in names])], axis=1))
     print(f"medmnist: {path.name} has no demographics: age and sex are unknown")
     return pd.concat(parts, ignore_index=True), RowChecks(None)

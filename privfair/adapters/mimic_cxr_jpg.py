@@ -18,8 +18,11 @@ from privfair.adapters.common import RowChecks, coded_labels, read_table, uncert
 from privfair.errors import ManifestError
 from privfair.manifest import OFFICIAL_SPLIT, first_items
 
-TABLES = {"metadata_table": "mimic-cxr-2.0.0-metadata.csv.gz", "label_table": "mimic-cxr-2.0.0-chexpert.csv.gz",
-          "split_table": "mimic-cxr-2.0.0-split.csv.gz"}
+TABLES = {
+    "metadata_table": "mimic-cxr-2.0.0-metadata.csv.gz",
+    "label_table": "mimic-cxr-2.0.0-chexpert.csv.gz",
+    "split_table": "mimic-cxr-2.0.0-split.csv.gz",
+}
 SPLITS = {"train": "train", "validate": "val", "test": "test"}
 SEX_CODES = {"F": ["F"], "M": ["M"]}
 FRONTAL = ("PA", "AP")
@@ -38,36 +41,51 @@ def mimic_cxr_jpg(root: Path, options: dict) -> tuple[pd.DataFrame, RowChecks]:
     split = read_table(paths["split_table"], ["dicom_id", "split"])
     unknown = split.index[~split["split"].isin(list(SPLITS))]
     if len(unknown):
-        raise ManifestError(f"{paths['split_table']}: split not one of {list(SPLITS)} in {len(unknown)} row(s), line(s) "
-                            f"{first_items(unknown)}")
+        raise ManifestError(
+            f"{paths['split_table']}: split not one of {list(SPLITS)} in {len(unknown)} row(s), line(s) "
+            f"{first_items(unknown)}"
+        )
     labels_table = read_table(paths["label_table"], ["subject_id", "study_id", *FINDINGS])
     codes = uncertain_codes(options.get("uncertain", "ignore"), options.get("blank", "zeros"))
-    labels_table, labels = coded_labels(labels_table, {finding_name(f): f for f in FINDINGS}, codes,
-                                        paths["label_table"], checks)
+    labels_table, labels = coded_labels(
+        labels_table, {finding_name(f): f for f in FINDINGS}, codes, paths["label_table"], checks
+    )
     labels = pd.concat([labels_table[["study_id"]], labels], axis=1)
     table = metadata.reset_index().merge(split[["dicom_id", "split"]], on="dicom_id", how="left")
     table = table.merge(labels, on="study_id", how="left").set_index("line")
     unlabelled = ~table["study_id"].isin(labels["study_id"])
-    table = checks.check(table, unlabelled, "label_code", f"study not in {paths['label_table'].name}", paths["metadata_table"],
-                         values=table["study_id"])
+    table = checks.check(
+        table,
+        unlabelled,
+        "label_code",
+        f"study not in {paths['label_table'].name}",
+        paths["metadata_table"],
+        values=table["study_id"],
+    )
     if table["split"].isna().any():
         missing = table.loc[table["split"].isna(), "dicom_id"]
-        raise ManifestError(f"{paths['split_table']}: {len(missing)} image(s) of {paths['metadata_table'].name} have no split, "
-                            f"e.g. {list(missing[:5])}")
-    image_paths = pd.Series([image_path(root, *row) for row in table[["subject_id", "study_id", "dicom_id"]]
-                             .itertuples(index=False)], index=table.index)
+        raise ManifestError(
+            f"{paths['split_table']}: {len(missing)} image(s) of {paths['metadata_table'].name} have no split, "
+            f"e.g. {list(missing[:5])}"
+        )
+    image_paths = pd.Series(
+        [image_path(root, *row) for row in table[["subject_id", "study_id", "dicom_id"]].itertuples(index=False)],
+        index=table.index,
+    )
     table, image_paths = checks.image_paths(table, image_paths, paths["metadata_table"])
     table, age, sex = demographics(table, options.get("patients_table"), root, checks)
-    manifest = pd.DataFrame({
-        "image_id": table["dicom_id"].astype(str),
-        "path": image_paths.loc[table.index],
-        "patient_id": table["subject_id"].astype(str),
-        "study_id": table["study_id"].astype(str),
-        "age": age,
-        "sex": sex,
-        "view": table["ViewPosition"].fillna("unknown"),
-        OFFICIAL_SPLIT: table["split"].map(SPLITS),
-    })
+    manifest = pd.DataFrame(
+        {
+            "image_id": table["dicom_id"].astype(str),
+            "path": image_paths.loc[table.index],
+            "patient_id": table["subject_id"].astype(str),
+            "study_id": table["study_id"].astype(str),
+            "age": age,
+            "sex": sex,
+            "view": table["ViewPosition"].fillna("unknown"),
+            OFFICIAL_SPLIT: table["split"].map(SPLITS),
+        }
+    )
     label_names = [c for c in table.columns if c.startswith("label_")]
     return pd.concat([manifest, table[label_names]], axis=1), checks
 

@@ -44,20 +44,23 @@ def msd_pancreas(root: Path, options: dict) -> tuple[pd.DataFrame, RowChecks]:
         raise ManifestError(f"{path}: file not found")
     description = json.loads(path.read_text())
     positive = tumour_class(description.get("labels", {}), path, options.get("tumour_class"))
-    entries = pd.DataFrame(description["training"], index=pd.RangeIndex(1, len(description["training"]) + 1,
-                                                                          name="entry"))
+    entries = pd.DataFrame(
+        description["training"], index=pd.RangeIndex(1, len(description["training"]) + 1, name="entry")
+    )
     images = entries["image"].map(lambda p: str((root / p).resolve()))
     entries, images = checks.image_paths(entries, images, path)
     label_paths = entries["label"].map(lambda p: (root / p).resolve())
     entries, _ = checks.image_paths(entries, label_paths.map(str), path)
     case = images.loc[entries.index].map(lambda p: Path(p).name.split(".")[0])
-    return pd.DataFrame({
-        "image_id": case,
-        "path": images.loc[entries.index],
-        "patient_id": case,
-        "study_id": case,
-        "age": np.nan,
-        "sex": None,
-        "view": "axial",
-        f"{LABEL_PREFIX}tumour": [int(contains_class(p, positive)) for p in label_paths.loc[entries.index]],
-    }).astype({f"{LABEL_PREFIX}tumour": "int8"}), checks
+    return pd.DataFrame(
+        {
+            "image_id": case,
+            "path": images.loc[entries.index],
+            "patient_id": case,
+            "study_id": case,
+            "age": np.nan,
+            "sex": None,
+            "view": "axial",
+            f"{LABEL_PREFIX}tumour": [int(contains_class(p, positive)) for p in label_paths.loc[entries.index]],
+        }
+    ).astype({f"{LABEL_PREFIX}tumour": "int8"}), checks

@@ -17,8 +17,22 @@ from privfair.adapters.common import RowChecks, find_table, index_images, labels
 from privfair.errors import ManifestError
 from privfair.manifest import LABEL_PREFIX, OFFICIAL_SPLIT
 
-FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion", "Emphysema", "Fibrosis", "Hernia",
-            "Infiltration", "Mass", "Nodule", "Pleural_Thickening", "Pneumonia", "Pneumothorax")
+FINDINGS = (
+    "Atelectasis",
+    "Cardiomegaly",
+    "Consolidation",
+    "Edema",
+    "Effusion",
+    "Emphysema",
+    "Fibrosis",
+    "Hernia",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pleural_Thickening",
+    "Pneumonia",
+    "Pneumothorax",
+)
 NO_FINDING = "No Finding"
 SEX_CODES = {"F": ["F"], "M": ["M"]}
 SPLIT_LISTS = {"train": "train_val_list.txt", "test": "test_list.txt"}
@@ -26,7 +40,7 @@ SPLIT_LISTS = {"train": "train_val_list.txt", "test": "test_list.txt"}
 
 def header_names(path: Path) -> list[str]:
     """Column names with ``Name[a,b]`` expanded to ``Name_a, Name_b`` (the data rows have one field each)."""
-    with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as file:
+    with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as file:
         header = file.readline().strip()
     names = []
     for name in re.findall(r"[^,\[]+(?:\[[^\]]*\])?", header):
@@ -39,12 +53,16 @@ def finding_labels(table: pd.DataFrame, path: Path, checks: RowChecks) -> tuple[
     findings = table["Finding Labels"].fillna("").str.split("|")
     unknown = findings.map(lambda names: [n for n in names if n not in FINDINGS and n != NO_FINDING])
     no_finding_mixed = findings.map(lambda names: NO_FINDING in names and len(names) > 1)
-    table = checks.check(table, unknown.map(bool) | no_finding_mixed, "label_code",
-                         f"'Finding Labels' not a '|'-list of {NO_FINDING!r} or {list(FINDINGS)}", path,
-                         values=table["Finding Labels"])
+    table = checks.check(
+        table,
+        unknown.map(bool) | no_finding_mixed,
+        "label_code",
+        f"'Finding Labels' not a '|'-list of {NO_FINDING!r} or {list(FINDINGS)}",
+        path,
+        values=table["Finding Labels"],
+    )
     findings = findings.loc[table.index]
-    labels = pd.DataFrame({f"{LABEL_PREFIX}{f.lower()}": findings.map(lambda names, f=f: f in names)
-                           for f in FINDINGS})
+    labels = pd.DataFrame({f"{LABEL_PREFIX}{f.lower()}": findings.map(lambda names, f=f: f in names) for f in FINDINGS})
     return table, labels_frame(labels)
 
 
@@ -65,21 +83,29 @@ def official_split(root: Path, image_names: pd.Series) -> pd.Series | None:
 
 def parse_data_entry(path: Path, checks: RowChecks) -> pd.DataFrame:
     """The manifest columns that the label table gives (all but ``path``), indexed by file line."""
-    table = read_table(path, ["Image Index", "Finding Labels", "Patient ID", "Patient Age", "Patient Gender",
-                              "View Position"], skiprows=1, header=None, names=header_names(path), index_col=False)
+    table = read_table(
+        path,
+        ["Image Index", "Finding Labels", "Patient ID", "Patient Age", "Patient Gender", "View Position"],
+        skiprows=1,
+        header=None,
+        names=header_names(path),
+        index_col=False,
+    )
     table, labels = finding_labels(table, path, checks)
     table, age = checks.age(table, pd.to_numeric(table["Patient Age"], errors="coerce"), table["Patient Age"], path)
     table, sex = checks.sex(table, table["Patient Gender"], SEX_CODES, path)
     image_id = table["Image Index"].str.removesuffix(".png")
-    manifest = pd.DataFrame({
-        "image_id": image_id,
-        "file": table["Image Index"],
-        "patient_id": table["Patient ID"].astype(str),
-        "study_id": image_id,  # one image per study (the follow-up number)
-        "age": age.loc[table.index],
-        "sex": sex.loc[table.index],
-        "view": table["View Position"],
-    })
+    manifest = pd.DataFrame(
+        {
+            "image_id": image_id,
+            "file": table["Image Index"],
+            "patient_id": table["Patient ID"].astype(str),
+            "study_id": image_id,  # one image per study (the follow-up number)
+            "age": age.loc[table.index],
+            "sex": sex.loc[table.index],
+            "view": table["View Position"],
+        }
+    )
     return pd.concat([manifest, labels.loc[table.index]], axis=1)
 
 

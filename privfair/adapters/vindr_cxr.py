@@ -49,8 +49,7 @@ def rater_labels(table: pd.DataFrame, vote: str) -> pd.DataFrame:
     votes = grouped.mean() if vote == "majority" else grouped.max()
     positive = votes > 0.5 if vote == "majority" else votes > 0
     line = table.reset_index().groupby("image_id", sort=False)["line"].first()
-    return positive.set_index(line.loc[positive.index].to_numpy()).rename_axis("line").assign(
-        image_id=positive.index)
+    return positive.set_index(line.loc[positive.index].to_numpy()).rename_axis("line").assign(image_id=positive.index)
 
 
 def read_split(root: Path, split: str, options: dict, checks: RowChecks) -> pd.DataFrame:
@@ -66,16 +65,18 @@ def read_split(root: Path, split: str, options: dict, checks: RowChecks) -> pd.D
     header = pd.DataFrame([read_header(p) for p in image_paths], columns=HEADER_TAGS, index=labels.index)
     labels, age = checks.age(labels, header["PatientAge"].map(dicom_age), header["PatientAge"], path)
     labels, sex = checks.sex(labels, header["PatientSex"].loc[labels.index], SEX_CODES, path)
-    manifest = pd.DataFrame({
-        "image_id": labels["image_id"],
-        "path": image_paths.loc[labels.index],
-        "patient_id": labels["image_id"],
-        "study_id": labels["image_id"],
-        "age": age.loc[labels.index],
-        "sex": sex.loc[labels.index],
-        "view": header["ViewPosition"].loc[labels.index].replace("", "unknown"),
-        OFFICIAL_SPLIT: split,
-    })
+    manifest = pd.DataFrame(
+        {
+            "image_id": labels["image_id"],
+            "path": image_paths.loc[labels.index],
+            "patient_id": labels["image_id"],
+            "study_id": labels["image_id"],
+            "age": age.loc[labels.index],
+            "sex": sex.loc[labels.index],
+            "view": header["ViewPosition"].loc[labels.index].replace("", "unknown"),
+            OFFICIAL_SPLIT: split,
+        }
+    )
     names = {f: f"{LABEL_PREFIX}{re.sub(r'[^0-9a-z]+', '_', f.lower()).strip('_')}" for f in findings}
     return pd.concat([manifest, labels_frame(labels[findings].rename(columns=names))], axis=1)
 

@@ -78,7 +78,9 @@ def table_outputs(*names, category="Fairness"):
     """Each named table as CSV (in the report, with its caption), Markdown and LaTeX."""
     outputs = {}
     for name in names:
-        outputs[f"{name}_csv"] = report(f"results/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category=category)
+        outputs[f"{name}_csv"] = report(
+            f"results/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category=category
+        )
         outputs[f"{name}_md"] = f"results/tables/{name}.md"
         outputs[f"{name}_tex"] = f"results/tables/{name}.tex"
     return outputs
@@ -103,8 +105,12 @@ def get_roc_runs(filename):
     """The first seed's run at every budget of one dataset: the ROC figure shows one model per budget."""
 
     def runs(wildcards):
-        return expand(f"{RUN_DIR}/{filename}", dataset=wildcards.dataset, epsilon=get_roc_epsilons(wildcards),
-                      seed=config["study"]["seeds"][0])
+        return expand(
+            f"{RUN_DIR}/{filename}",
+            dataset=wildcards.dataset,
+            epsilon=get_roc_epsilons(wildcards),
+            seed=config["study"]["seeds"][0],
+        )
 
     return runs
 
@@ -114,14 +120,24 @@ def get_single_attributes():
 
 
 def get_final_outputs():
-    tables = ["privacy_utility", "per_label_auroc", "performance_gaps", "fairness_metrics", "p_values", "pearson",
-              "privacy_records"]
+    tables = [
+        "privacy_utility",
+        "per_label_auroc",
+        "performance_gaps",
+        "fairness_metrics",
+        "p_values",
+        "pearson",
+        "privacy_records",
+    ]
     figures = ["privacy_utility", "per_label_auroc", "auroc_vs_training_count", "fairness_metrics"]
     figures += expand("fairness_gap_{attribute}", attribute=get_single_attributes())
     figures += expand("roc_{dataset}", dataset=config["study"]["datasets"])
     return [
-        *expand("results/datasets/{dataset}/summary.{ext}", dataset=config["study"]["datasets"],
-                ext=["csv", "md", "tex", "png", "pdf"]),
+        *expand(
+            "results/datasets/{dataset}/summary.{ext}",
+            dataset=config["study"]["datasets"],
+            ext=["csv", "md", "tex", "png", "pdf"],
+        ),
         *expand("results/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"]),
         *expand("results/figures/{figure}.{ext}", figure=figures, ext=["png", "pdf"]),
     ]

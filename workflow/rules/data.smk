@@ -1,13 +1,13 @@
 rule generate_synthetic:
     output:
         directory("results/raw/{dataset}"),
-    params:
-        adapter=get_setting("source", "adapter"),
-        synthetic=get_setting("source", "synthetic"),
     log:
         "results/logs/generate_synthetic/{dataset}.log",
     conda:
         ENV
+    params:
+        adapter=get_setting("source", "adapter"),
+        synthetic=get_setting("source", "synthetic"),
     script:
         "../scripts/generate_synthetic.py"
 
@@ -18,12 +18,12 @@ rule ingest:
     output:
         manifest="results/data/{dataset}/manifest.parquet",
         dropped="results/data/{dataset}/dropped.csv",
-    params:
-        source=get_ingest_options,
     log:
         "results/logs/ingest/{dataset}.log",
     conda:
         ENV
+    params:
+        source=get_ingest_options,
     script:
         "../scripts/ingest.py"
 
@@ -33,12 +33,12 @@ rule split:
         "results/data/{dataset}/manifest.parquet",
     output:
         "results/data/{dataset}/split.parquet",
-    params:
-        split=get_setting("split"),
     log:
         "results/logs/split/{dataset}.log",
     conda:
         ENV
+    params:
+        split=get_setting("split"),
     script:
         "../scripts/split.py"
 
@@ -49,13 +49,13 @@ rule preprocess:
     output:
         cache="results/data/{dataset}/cache.npy",
         manifest="results/data/{dataset}/cache.parquet",
-    params:
-        preprocess=get_setting("preprocess"),
-    threads: 8  # parallel MONAI workers at hospital scale; Snakemake caps this at --cores
     log:
         "results/logs/preprocess/{dataset}.log",
     conda:
         ENV
+    threads: 8  # parallel MONAI workers at hospital scale; Snakemake caps this at --cores
+    params:
+        preprocess=get_setting("preprocess"),
     script:
         "../scripts/preprocess.py"
 
@@ -69,10 +69,20 @@ rule summarise_dataset:
         split="results/data/{dataset}/split.parquet",
         dropped="results/data/{dataset}/dropped.csv",
     output:
-        csv=report("results/datasets/{dataset}/summary.csv", caption="../report/dataset_table.rst", category="Datasets", labels={"dataset": "{dataset}", "type": "table"}),
+        csv=report(
+            "results/datasets/{dataset}/summary.csv",
+            caption="../report/dataset_table.rst",
+            category="Datasets",
+            labels={"dataset": "{dataset}", "type": "table"},
+        ),
         md="results/datasets/{dataset}/summary.md",
         tex="results/datasets/{dataset}/summary.tex",
-        png=report("results/datasets/{dataset}/summary.png", caption="../report/dataset_summary.rst", category="Datasets", labels={"dataset": "{dataset}", "type": "figure"}),
+        png=report(
+            "results/datasets/{dataset}/summary.png",
+            caption="../report/dataset_summary.rst",
+            category="Datasets",
+            labels={"dataset": "{dataset}", "type": "figure"},
+        ),
         pdf="results/datasets/{dataset}/summary.pdf",
     log:
         "results/logs/summarise_dataset/{dataset}.log",

@@ -4,12 +4,12 @@ rule evaluate:
     output:
         summary=f"{RUN_DIR}/metrics.parquet",
         bootstrap=f"{RUN_DIR}/bootstrap.parquet",
-    params:
-        evaluation=sorted_keys(config["evaluation"]),
     log:
         "results/logs/evaluate/{dataset}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
+    params:
+        evaluation=sorted_keys(config["evaluation"]),
     script:
         "../scripts/evaluate.py"
 
@@ -25,13 +25,13 @@ rule aggregate:
         bootstraps=get_grid_files("bootstrap.parquet"),
         privacy=get_grid_files("privacy.json"),
     output:
-        runs="results/tables/run_metrics.csv",
         **table_outputs("privacy_utility", "per_label_auroc", "privacy_records", category="Privacy-utility"),
-    params:
-        ci=config["evaluation"]["ci"],
+        runs="results/tables/run_metrics.csv",
     log:
         "results/logs/aggregate.log",
     conda:
         ENV
+    params:
+        ci=config["evaluation"]["ci"],
     script:
         "../scripts/aggregate.py"

@@ -12,13 +12,13 @@ rule subgroup_metrics:
         evaluation=f"{RUN_DIR}/metrics.parquet",
     output:
         f"{RUN_DIR}/subgroup_metrics.parquet",
-    params:
-        subgroups=get_subgroup_spec(),
-        bootstrap=get_bootstrap_spec(),
     log:
         "results/logs/subgroup_metrics/{dataset}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
+    params:
+        subgroups=get_subgroup_spec(),
+        bootstrap=get_bootstrap_spec(),
     script:
         "../scripts/subgroup_metrics.py"
 
@@ -30,18 +30,18 @@ rule analyse_fairness:
         manifests=expand("results/data/{dataset}/manifest.parquet", dataset=config["study"]["datasets"]),
         splits=expand("results/data/{dataset}/split.parquet", dataset=config["study"]["datasets"]),
     output:
+        **table_outputs("performance_gaps", "fairness_metrics", "p_values", "pearson"),
         summary="results/tables/fairness_summary.csv",
         correlations="results/tables/correlations.csv",
         counts="results/tables/training_counts.csv",
-        **table_outputs("performance_gaps", "fairness_metrics", "p_values", "pearson"),
-    params:
-        datasets=config["study"]["datasets"],
-        subgroups=get_subgroup_spec(),
-        statistics=get_statistics_spec(),
     log:
         "results/logs/analyse_fairness.log",
     conda:
         ENV
+    params:
+        datasets=config["study"]["datasets"],
+        subgroups=get_subgroup_spec(),
+        statistics=get_statistics_spec(),
     script:
         "../scripts/analyse_fairness.py"
 
@@ -50,7 +50,12 @@ rule plot_fairness_gaps:
     input:
         "results/tables/fairness_summary.csv",
     output:
-        png=report("results/figures/fairness_gap_{attribute}.png", caption="../report/fairness_gap.rst", category="Fairness", labels={"figure": "performance gap", "attribute": "{attribute}"}),
+        png=report(
+            "results/figures/fairness_gap_{attribute}.png",
+            caption="../report/fairness_gap.rst",
+            category="Fairness",
+            labels={"figure": "performance gap", "attribute": "{attribute}"},
+        ),
         pdf="results/figures/fairness_gap_{attribute}.pdf",
     log:
         "results/logs/plot_fairness_gaps/{attribute}.log",
@@ -64,7 +69,12 @@ rule plot_fairness_metrics:
     input:
         "results/tables/fairness_summary.csv",
     output:
-        png=report("results/figures/fairness_metrics.png", caption="../report/fairness_metrics_figure.rst", category="Fairness", labels={"figure": "fairness metrics"}),
+        png=report(
+            "results/figures/fairness_metrics.png",
+            caption="../report/fairness_metrics_figure.rst",
+            category="Fairness",
+            labels={"figure": "fairness metrics"},
+        ),
         pdf="results/figures/fairness_metrics.pdf",
     log:
         "results/logs/plot_fairness_metrics.log",
@@ -79,7 +89,12 @@ rule plot_auroc_vs_training_count:
         summary="results/tables/fairness_summary.csv",
         counts="results/tables/training_counts.csv",
     output:
-        png=report("results/figures/auroc_vs_training_count.png", caption="../report/auroc_vs_training_count.rst", category="Privacy-utility", labels={"figure": "AUROC vs training count"}),
+        png=report(
+            "results/figures/auroc_vs_training_count.png",
+            caption="../report/auroc_vs_training_count.rst",
+            category="Privacy-utility",
+            labels={"figure": "AUROC vs training count"},
+        ),
         pdf="results/figures/auroc_vs_training_count.pdf",
     log:
         "results/logs/plot_auroc_vs_training_count.log",
@@ -94,13 +109,18 @@ rule plot_roc_curves:
         predictions=get_roc_runs("predictions.parquet"),
         evaluations=get_roc_runs("metrics.parquet"),
     output:
-        png=report("results/figures/roc_{dataset}.png", caption="../report/roc_curves.rst", category="Privacy-utility", labels={"figure": "ROC curves", "dataset": "{dataset}"}),
+        png=report(
+            "results/figures/roc_{dataset}.png",
+            caption="../report/roc_curves.rst",
+            category="Privacy-utility",
+            labels={"figure": "ROC curves", "dataset": "{dataset}"},
+        ),
         pdf="results/figures/roc_{dataset}.pdf",
-    params:
-        epsilons=get_roc_epsilons,
     log:
         "results/logs/plot_roc_curves/{dataset}.log",
     conda:
         ENV
+    params:
+        epsilons=get_roc_epsilons,
     script:
         "../scripts/plot_roc_curves.py"

@@ -7,7 +7,9 @@ rule plot_privacy_utility:
     input:
         "results/tables/privacy_utility.csv",
     output:
-        png=report("results/figures/privacy_utility.png", caption="../report/privacy_utility.rst", category="Privacy-utility"),
+        png=report(
+            "results/figures/privacy_utility.png", caption="../report/privacy_utility.rst", category="Privacy-utility"
+        ),
         pdf="results/figures/privacy_utility.pdf",
     log:
         "results/logs/plot_privacy_utility.log",
@@ -21,7 +23,9 @@ rule plot_per_label:
     input:
         "results/tables/per_label_auroc.csv",
     output:
-        png=report("results/figures/per_label_auroc.png", caption="../report/per_label_auroc.rst", category="Privacy-utility"),
+        png=report(
+            "results/figures/per_label_auroc.png", caption="../report/per_label_auroc.rst", category="Privacy-utility"
+        ),
         pdf="results/figures/per_label_auroc.pdf",
     log:
         "results/logs/plot_per_label.log",

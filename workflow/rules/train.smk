@@ -7,15 +7,15 @@ rule train:
         model=f"{RUN_DIR}/model.pt",
         history=f"{RUN_DIR}/history.csv",
         privacy=f"{RUN_DIR}/privacy.json",
-    params:
-        training=get_training_settings,
-    threads: 1
     log:
         "results/logs/train/{dataset}/eps-{epsilon}_seed-{seed}.log",
     benchmark:
         "results/benchmarks/train/{dataset}/eps-{epsilon}_seed-{seed}.tsv"
     conda:
         ENV
+    threads: 1
+    params:
+        training=get_training_settings,
     script:
         "../scripts/train.py"
 
@@ -28,10 +28,10 @@ rule predict:
         split="results/data/{dataset}/split.parquet",
     output:
         f"{RUN_DIR}/predictions.parquet",
-    threads: 1
     log:
         "results/logs/predict/{dataset}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
+    threads: 1
     script:
         "../scripts/predict.py"

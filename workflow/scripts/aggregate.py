@@ -15,8 +15,10 @@ CAPTIONS = {
 def main(snakemake):
     records = [read_record(path) for path in snakemake.input.privacy]
     runs = run_table([pd.read_parquet(path) for path in snakemake.input.summaries], records)
-    bootstraps = {(r["dataset"], r["epsilon"], r["seed"]): pd.read_parquet(path)
-                  for r, path in zip(records, snakemake.input.bootstraps)}
+    bootstraps = {
+        (r["dataset"], r["epsilon"], r["seed"]): pd.read_parquet(path)
+        for r, path in zip(records, snakemake.input.bootstraps)
+    }
     runs.to_csv(snakemake.output.runs, index=False)
     utility = privacy_utility_table(runs, bootstraps, ci=snakemake.params.ci)
     per_label = per_label_table(runs, bootstraps, ci=snakemake.params.ci)
@@ -26,8 +28,14 @@ def main(snakemake):
         "privacy_records": privacy_record_table(records),
     }
     for name, (numbers, view) in tables.items():
-        write_table(numbers, view, snakemake.output, name, caption=CAPTIONS[name],
-                    text_columns=("Dataset", "Label", "Accountant"))
+        write_table(
+            numbers,
+            view,
+            snakemake.output,
+            name,
+            caption=CAPTIONS[name],
+            text_columns=("Dataset", "Label", "Accountant"),
+        )
 
 
 run_step(snakemake, main)

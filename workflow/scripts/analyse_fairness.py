@@ -18,18 +18,21 @@ def main(snakemake):
     notes = [note for dataset_notes in notes.values() for note in dataset_notes]
     for note in notes:
         print(f"privfair: {note}")
-    summary = summarize(quantities, ci=statistics["ci"], correction=statistics["multiple_testing"],
-                        alpha=statistics["alpha"])
+    summary = summarize(
+        quantities, ci=statistics["ci"], correction=statistics["multiple_testing"], alpha=statistics["alpha"]
+    )
     counts = {
         dataset: training_counts(pd.read_parquet(manifest_path), pd.read_parquet(split_path), spec)
-        for dataset, manifest_path, split_path in zip(snakemake.params.datasets, snakemake.input.manifests,
-                                                      snakemake.input.splits)
+        for dataset, manifest_path, split_path in zip(
+            snakemake.params.datasets, snakemake.input.manifests, snakemake.input.splits
+        )
     }
     relations = correlations(summary, counts, ci=statistics["ci"])
     summary.to_csv(snakemake.output.summary, index=False)
     relations.to_csv(snakemake.output.correlations, index=False)
     pd.concat([table.assign(dataset=dataset) for dataset, table in counts.items()]).to_csv(
-        snakemake.output.counts, index=False)
+        snakemake.output.counts, index=False
+    )
     text = ("Dataset", "Attribute", "Group", "Metric", "Quantity", "Relation", "Note")
     method = statistics["multiple_testing"]
     for name, (numbers, view), caption in (

@@ -5,8 +5,12 @@ from privfair.steps import run_step
 
 
 def main(snakemake):
-    plot_gaps(pd.read_csv(snakemake.input[0], keep_default_na=False, na_values=[""]), snakemake.wildcards.attribute,
-              snakemake.output.png, snakemake.output.pdf)
+    plot_gaps(
+        pd.read_csv(snakemake.input[0], keep_default_na=False, na_values=[""]),
+        snakemake.wildcards.attribute,
+        snakemake.output.png,
+        snakemake.output.pdf,
+    )
 
 
 run_step(snakemake, main)

@@ -9,8 +9,9 @@ from privfair.steps import run_step
 def main(snakemake):
     models = {
         parse_epsilon(epsilon): (pd.read_parquet(predictions), thresholds_from_summary(pd.read_parquet(evaluation)))
-        for epsilon, predictions, evaluation in zip(snakemake.params.epsilons, snakemake.input.predictions,
-                                                    snakemake.input.evaluations)
+        for epsilon, predictions, evaluation in zip(
+            snakemake.params.epsilons, snakemake.input.predictions, snakemake.input.evaluations
+        )
     }
     plot_roc_curves(models, snakemake.wildcards.dataset, snakemake.output.png, snakemake.output.pdf)
 

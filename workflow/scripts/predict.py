@@ -14,8 +14,9 @@ def main(snakemake):
     model, checkpoint = load_model(snakemake.input.model, device)
     _, data = load_splits(snakemake.input.cache, snakemake.input.manifest, snakemake.input.split, ("val", "test"))
     tables = [
-        predictions_table(images, checkpoint["model"]["labels"],
-                          predict_probabilities(model, images, batch_size, device))
+        predictions_table(
+            images, checkpoint["model"]["labels"], predict_probabilities(model, images, batch_size, device)
+        )
         for images in data.values()
     ]
     pd.concat(tables, ignore_index=True).to_parquet(snakemake.output[0], index=False)

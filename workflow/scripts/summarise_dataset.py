@@ -11,9 +11,11 @@ def main(snakemake):
     if len(dropped):
         print(f"rows dropped at ingest (source.on_invalid):\n{dropped.to_string(index=False)}")
     table = summary_table(manifest, dropped)
-    outputs = {snakemake.output.csv: lambda p: table.to_csv(p, index=False),
-               snakemake.output.md: lambda p: p.write_text(to_markdown(table, snakemake.wildcards.dataset)),
-               snakemake.output.tex: lambda p: p.write_text(to_latex(table))}
+    outputs = {
+        snakemake.output.csv: lambda p: table.to_csv(p, index=False),
+        snakemake.output.md: lambda p: p.write_text(to_markdown(table, snakemake.wildcards.dataset)),
+        snakemake.output.tex: lambda p: p.write_text(to_latex(table)),
+    }
     for path, write in outputs.items():
         with atomic_output(path) as partial:
             write(partial)
