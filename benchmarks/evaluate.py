@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from privfair.metrics import evaluate_predictions
+from privfair.evaluate.metrics import evaluate_predictions
 
 
 def synthetic_predictions(n_val=1000, n_test=3000, n_labels=8, seed=0):

@@ -25,7 +25,7 @@ import pandas as pd
 import psutil
 from PIL import Image
 
-from privfair.preprocess import build_cache
+from privfair.data.preprocess import build_cache
 
 
 def write_pngs(directory: Path, start: int, stop: int, size: int) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from privfair.errors import ConfigError
-from privfair.subgroups import check_fairness_spec
+from privfair.core.errors import ConfigError
+from privfair.fairness.subgroups import check_fairness_spec
 
 
 def epsilon_label(epsilon) -> str:
@@ -19,16 +19,6 @@ def parse_epsilon(epsilon) -> float:
     if not value > 0:
         raise ConfigError(f"study.epsilons: ε must be > 0 or inf, got {epsilon!r}")
     return value
-
-
-# Settings that change speed and memory, not the model: editing them must retrain nothing, and a run may resume
-# with other values (the physical batch only splits a logical batch; the gradient sum and the noise are the same).
-EXECUTION_KEYS = ("physical_batch_size", "num_workers", "checkpoint_every_epochs")
-
-
-def model_settings(settings: dict) -> dict:
-    """The training settings that determine the trained model (the train rule's params)."""
-    return {k: v for k, v in settings.items() if k not in EXECUTION_KEYS}
 
 
 # Options an adapter cannot do without (the schema checks their form).

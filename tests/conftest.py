@@ -58,5 +58,11 @@ def tiny_cache(tmp_path):
 
 
 @pytest.fixture
+def make_cache(tmp_path):
+    """``make_cache(**options)`` writes a cache as :func:`write_cache` does, into this test's folder."""
+    return lambda **options: write_cache(tmp_path, **options)
+
+
+@pytest.fixture
 def training_settings():
     return {k: (dict(v) if isinstance(v, dict) else v) for k, v in TRAINING.items()}

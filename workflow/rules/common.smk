@@ -1,6 +1,7 @@
 from snakemake.utils import min_version, validate
 
-from privfair.config import check_study, epsilon_label, model_settings
+from privfair.config import check_study, epsilon_label
+from privfair.train.settings import model_settings
 
 min_version("9.0")
 

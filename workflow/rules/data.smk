@@ -9,7 +9,7 @@ rule generate_synthetic:
         adapter=get_setting("source", "adapter"),
         synthetic=get_setting("source", "synthetic"),
     script:
-        "../scripts/generate_synthetic.py"
+        "../scripts/data/generate_synthetic.py"
 
 
 rule ingest:
@@ -25,7 +25,7 @@ rule ingest:
     params:
         source=get_ingest_options,
     script:
-        "../scripts/ingest.py"
+        "../scripts/data/ingest.py"
 
 
 rule split:
@@ -40,7 +40,7 @@ rule split:
     params:
         split=get_setting("split"),
     script:
-        "../scripts/split.py"
+        "../scripts/data/split.py"
 
 
 rule preprocess:
@@ -57,7 +57,7 @@ rule preprocess:
     params:
         preprocess=get_setting("preprocess"),
     script:
-        "../scripts/preprocess.py"
+        "../scripts/data/preprocess.py"
 
 
 localrules:
@@ -89,4 +89,4 @@ rule summarise_dataset:
     conda:
         ENV
     script:
-        "../scripts/summarise_dataset.py"
+        "../scripts/data/summarise_dataset.py"

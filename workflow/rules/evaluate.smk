@@ -11,7 +11,7 @@ rule evaluate:
     params:
         evaluation=sorted_keys(config["evaluation"]),
     script:
-        "../scripts/evaluate.py"
+        "../scripts/evaluate/evaluate.py"
 
 
 # Aggregation, tables and figures are light: they run on the submitting machine, never as cluster jobs.
@@ -34,4 +34,4 @@ rule aggregate:
     params:
         ci=config["evaluation"]["ci"],
     script:
-        "../scripts/aggregate.py"
+        "../scripts/evaluate/aggregate.py"

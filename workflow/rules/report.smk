@@ -1,6 +1,11 @@
+# Figures are light: they run on the submitting machine, never as cluster jobs.
 localrules:
     plot_privacy_utility,
     plot_per_label,
+    plot_fairness_gaps,
+    plot_fairness_metrics,
+    plot_auroc_vs_training_count,
+    plot_roc_curves,
 
 
 rule plot_privacy_utility:
@@ -16,7 +21,7 @@ rule plot_privacy_utility:
     conda:
         ENV
     script:
-        "../scripts/plot_privacy_utility.py"
+        "../scripts/report/plot_privacy_utility.py"
 
 
 rule plot_per_label:
@@ -32,4 +37,84 @@ rule plot_per_label:
     conda:
         ENV
     script:
-        "../scripts/plot_per_label.py"
+        "../scripts/report/plot_per_label.py"
+
+
+rule plot_fairness_gaps:
+    input:
+        "results/tables/fairness_summary.csv",
+    output:
+        png=report(
+            "results/figures/fairness_gap_{attribute}.png",
+            caption="../report/fairness_gap.rst",
+            category="Fairness",
+            labels={"figure": "performance gap", "attribute": "{attribute}"},
+        ),
+        pdf="results/figures/fairness_gap_{attribute}.pdf",
+    log:
+        "results/logs/plot_fairness_gaps/{attribute}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/report/plot_fairness_gaps.py"
+
+
+rule plot_fairness_metrics:
+    input:
+        "results/tables/fairness_summary.csv",
+    output:
+        png=report(
+            "results/figures/fairness_metrics.png",
+            caption="../report/fairness_metrics_figure.rst",
+            category="Fairness",
+            labels={"figure": "fairness metrics"},
+        ),
+        pdf="results/figures/fairness_metrics.pdf",
+    log:
+        "results/logs/plot_fairness_metrics.log",
+    conda:
+        ENV
+    script:
+        "../scripts/report/plot_fairness_metrics.py"
+
+
+rule plot_auroc_vs_training_count:
+    input:
+        summary="results/tables/fairness_summary.csv",
+        counts="results/tables/training_counts.csv",
+    output:
+        png=report(
+            "results/figures/auroc_vs_training_count.png",
+            caption="../report/auroc_vs_training_count.rst",
+            category="Privacy-utility",
+            labels={"figure": "AUROC vs training count"},
+        ),
+        pdf="results/figures/auroc_vs_training_count.pdf",
+    log:
+        "results/logs/plot_auroc_vs_training_count.log",
+    conda:
+        ENV
+    script:
+        "../scripts/report/plot_auroc_vs_training_count.py"
+
+
+rule plot_roc_curves:
+    input:
+        predictions=get_roc_runs("predictions.parquet"),
+        evaluations=get_roc_runs("metrics.parquet"),
+    output:
+        png=report(
+            "results/figures/roc_{dataset}.png",
+            caption="../report/roc_curves.rst",
+            category="Privacy-utility",
+            labels={"figure": "ROC curves", "dataset": "{dataset}"},
+        ),
+        pdf="results/figures/roc_{dataset}.pdf",
+    log:
+        "results/logs/plot_roc_curves/{dataset}.log",
+    conda:
+        ENV
+    params:
+        epsilons=get_roc_epsilons,
+    script:
+        "../scripts/report/plot_roc_curves.py"

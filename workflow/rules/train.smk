@@ -17,7 +17,7 @@ rule train:
     params:
         training=get_training_settings,
     script:
-        "../scripts/train.py"
+        "../scripts/train/train.py"
 
 
 rule predict:
@@ -34,4 +34,4 @@ rule predict:
         ENV
     threads: 1
     script:
-        "../scripts/predict.py"
+        "../scripts/train/predict.py"

@@ -1,0 +1,107 @@
+"""The one table renderer: the full numbers as CSV, and a formatted view of them as Markdown and LaTeX.
+
+A stage's table builder returns ``(numbers, view)``: ``numbers`` the rows shown (full precision, for CSV), ``view``
+the same rows as formatted strings with readable headers (built with :func:`view` and the ``fmt_*`` cells below).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+CI_DIGITS = 3
+
+
+def fmt_epsilon(epsilon: float) -> str:
+    return "∞ (non-private)" if math.isinf(epsilon) else f"{epsilon:g}"
+
+
+def fmt_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}" if math.isnan(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def fmt_ci(low: float, high: float, digits: int = 2) -> str:
+    return "—" if math.isnan(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def fmt_number(value, spec: str) -> str:
+    """A number in ``spec`` format; "—" when missing, "∞" when infinite."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return "∞" if math.isinf(float(value)) else format(float(value), spec)
+
+
+def fmt_p(p: float) -> str:
+    return "—" if math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def ci_header(table: pd.DataFrame) -> str:
+    """ "95% CI" for a table with a ``ci_level`` column of 0.95; plain "CI" when the level is unknown."""
+    return f"{table['ci_level'].iloc[0]:.0%} CI" if "ci_level" in table.columns and len(table) else "CI"
+
+
+def markdown_table(view: pd.DataFrame, text_columns=()) -> str:
+    """A pipe table; ``text_columns`` are left-aligned, the others (numbers) right-aligned."""
+    lines = [
+        "| " + " | ".join(view.columns) + " |",
+        "|" + "|".join(":---" if c in text_columns else "---:" for c in view.columns) + "|",
+    ]
+    for row in view.itertuples(index=False):
+        lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# Symbols of our headers and cells as math-mode commands, so that the tables compile with pdfLaTeX too.
+LATEX_SYMBOLS = {
+    "ε": r"$\varepsilon$",
+    "δ": r"$\delta$",
+    "σ": r"$\sigma$",
+    "Δ": r"$\Delta$",
+    "±": r"$\pm$",
+    "≠": r"$\neq$",
+    "≥": r"$\geq$",
+    "∞": r"$\infty$",
+    "×": r"$\times$",
+    "·": r"$\cdot$",
+    "−": "-",
+    "—": "--",
+}
+
+
+def latex_table(view: pd.DataFrame, caption: str) -> str:
+    """A booktabs table (needs \\usepackage{booktabs}); cells are escaped for LaTeX and symbols put in math mode."""
+    text = view.to_latex(index=False, escape=True, caption=caption, position="htbp")
+    for symbol, command in LATEX_SYMBOLS.items():
+        text = text.replace(symbol, command)
+    return text
+
+
+def write_table(
+    numbers: pd.DataFrame, view: pd.DataFrame, output, name: str, *, caption: str, text_columns=(), notes=()
+) -> None:
+    """Write table ``name`` to ``output[f"{name}_csv"]``, ``_md`` and ``_tex`` (a rule's named outputs, as made by
+    ``table_outputs`` in the workflow); ``notes`` follow the Markdown table and close the LaTeX caption."""
+    numbers.to_csv(output[f"{name}_csv"], index=False)
+    Path(output[f"{name}_md"]).write_text(
+        markdown_table(view, text_columns) + "".join(f"\nNote: {n}.\n" for n in notes)
+    )
+    Path(output[f"{name}_tex"]).write_text(latex_table(view, " ".join([caption, *(f"Note: {n}." for n in notes)])))
+
+
+def fmt_change(row, column: str = "diff") -> str:
+    """A paired Δ vs non-private with its CI (``{column}``, ``{column}_ci_low``, ``{column}_ci_high``): "reference"
+    for the non-private row itself, "—" where there is no Δ."""
+    if math.isinf(row["epsilon"]):
+        return "reference"
+    if math.isnan(row[column]):
+        return "—"
+    return f"{row[column]:+.3f} {fmt_ci(row[f'{column}_ci_low'], row[f'{column}_ci_high'], CI_DIGITS)}"
+
+
+def view(rows: pd.DataFrame, cells: dict) -> pd.DataFrame:
+    """Formatted cells: one column per ``header: formatter(row)`` of ``cells``, one row per row of ``rows``."""
+    return pd.DataFrame({header: [fmt(r) for _, r in rows.iterrows()] for header, fmt in cells.items()})

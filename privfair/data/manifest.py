@@ -1,0 +1,109 @@
+"""The standardised manifest: one row per image, whatever the source dataset.
+
+Columns: ``image_id`` (unique), ``path`` (absolute), ``patient_id``, ``study_id``, ``age`` (years, NaN if unknown),
+``sex`` ("F"/"M"/missing), ``view``, one ``label_<finding>`` column per finding (0/1, or NaN where the label is
+unknown and masked in the loss and in evaluation), ``comorbidity`` (the number of positive findings) and, for datasets
+that have one, ``official_split`` (train/val/test). Later stages add ``split`` and ``cache_index``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from privfair.core.errors import ManifestError
+
+LABEL_PREFIX = "label_"
+REQUIRED_COLUMNS = ("image_id", "path", "patient_id", "study_id", "age", "sex", "view")
+SPLITS = ("train", "val", "test")
+OFFICIAL_SPLIT = "official_split"
+SEXES = ("F", "M")
+# How summaries and subgroups name a missing (or, in the source, unrecognised) sex or age.
+UNKNOWN = "unknown"
+
+
+def label_columns(manifest: pd.DataFrame) -> list[str]:
+    """The label columns, in manifest order (fixed by the adapter, never by a folder listing)."""
+    return [c for c in manifest.columns if c.startswith(LABEL_PREFIX)]
+
+
+# Labels some datasets carry that are not findings: they count towards no one's co-morbidity, and an image with only
+# them is finding-free for the underdiagnosis rate.
+NOT_FINDINGS = ("no_finding", "support_devices")
+
+
+def is_finding(label: str) -> bool:
+    return label not in NOT_FINDINGS
+
+
+def label_names(manifest: pd.DataFrame) -> list[str]:
+    return [c.removeprefix(LABEL_PREFIX) for c in label_columns(manifest)]
+
+
+def validate_manifest(manifest: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    """Check the standardised columns; raise ManifestError naming ``source`` and the offending rows."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise ManifestError(f"{source}: missing column(s) {missing}")
+    if not label_columns(manifest):
+        raise ManifestError(f"{source}: no '{LABEL_PREFIX}<finding>' columns")
+    duplicated = manifest["image_id"][manifest["image_id"].duplicated()]
+    if len(duplicated):
+        raise ManifestError(f"{source}: {len(duplicated)} duplicate image_id(s): {first_items(duplicated)}")
+    for column in ("image_id", "path", "patient_id", "study_id"):
+        empty = manifest.index[manifest[column].isna() | (manifest[column].astype(str).str.strip() == "")]
+        if len(empty):
+            raise ManifestError(f"{source}: empty '{column}' in row(s) {first_items(empty)}")
+    bad_sex = manifest.index[manifest["sex"].notna() & ~manifest["sex"].isin(SEXES)]
+    if len(bad_sex):
+        raise ManifestError(f"{source}: sex must be 'F', 'M' or missing; row(s) {first_items(bad_sex)}")
+    age = manifest["age"]
+    bad_age = manifest.index[age.notna() & ((age < 0) | (age > 120))]
+    if len(bad_age):
+        raise ManifestError(f"{source}: age outside [0, 120] in row(s) {first_items(bad_age)}")
+    for column in label_columns(manifest):
+        bad = manifest.index[~(manifest[column].isin([0, 1]) | manifest[column].isna())]
+        if len(bad):
+            raise ManifestError(f"{source}: '{column}' must be 0, 1 or NaN (masked); row(s) {first_items(bad)}")
+    if OFFICIAL_SPLIT in manifest.columns:
+        check_official_split(manifest, source)
+    return manifest
+
+
+def check_official_split(manifest: pd.DataFrame, source: str | Path) -> None:
+    """The dataset's own split must name every image and keep each patient in one split."""
+    unknown = manifest.index[~manifest[OFFICIAL_SPLIT].isin(SPLITS)]
+    if len(unknown):
+        raise ManifestError(
+            f"{source}: {len(unknown)} image(s) with no official split (must be one of {SPLITS}): "
+            f"{first_items(manifest.loc[unknown, 'image_id'])}"
+        )
+    splits_per_patient = manifest.groupby("patient_id")[OFFICIAL_SPLIT].nunique()
+    leaking = splits_per_patient.index[splits_per_patient > 1]
+    if len(leaking):
+        rows = manifest[manifest["patient_id"].isin(leaking)]
+        examples = [f"{p} ({', '.join(sorted(g[OFFICIAL_SPLIT].unique()))})" for p, g in rows.groupby("patient_id")]
+        raise ManifestError(
+            f"{source}: {len(leaking)} patient(s) in more than one official split: {first_items(examples)}"
+        )
+
+
+def assert_patient_level(manifest: pd.DataFrame, source: str | Path) -> None:
+    """Fail if any patient has images in more than one split: that leaks identity across train and test."""
+    splits_per_patient = manifest.groupby("patient_id")["split"].nunique()
+    leaking = splits_per_patient.index[splits_per_patient > 1]
+    if len(leaking):
+        raise ManifestError(
+            f"{source}: {len(leaking)} patient(s) appear in more than one split: {first_items(leaking)}"
+        )
+    unknown = manifest.index[~manifest["split"].isin(SPLITS)]
+    if len(unknown):
+        raise ManifestError(f"{source}: split must be one of {SPLITS}; row(s) {first_items(unknown)}")
+
+
+def first_items(values, n: int = 5, sep: str = ", ") -> str:
+    """The first ``n`` values and how many more there are, for error messages."""
+    values = list(values)
+    more = f" and {len(values) - n} more" if len(values) > n else ""
+    return sep.join(map(str, values[:n])) + more

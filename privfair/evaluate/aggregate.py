@@ -1,0 +1,215 @@
+"""The study's privacy-utility tables (rule ``aggregate``): per-run metrics combined across the grid.
+
+Seed means and the change from non-private (DP − non-private) are paired bootstrap quantities, formed by
+:mod:`privfair.evaluate.paired`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from privfair.core.stats import percentile_ci
+from privfair.core.tables import ci_header, fmt_change, fmt_ci, fmt_epsilon, fmt_mean_sd, fmt_number, view
+from privfair.evaluate.metrics import MACRO
+from privfair.evaluate.paired import change_from_non_private, seed_mean
+
+RUN_KEYS = ["dataset", "epsilon", "seed"]
+RECORD_COLUMNS = ["epsilon_spent", "delta", "noise_multiplier"]
+PRIVACY_UTILITY_COLUMNS = [
+    "dataset",
+    "epsilon",
+    "n_seeds",
+    "auroc_mean",
+    "auroc_sd",
+    "ci_low",
+    "ci_high",
+    "drop",
+    "drop_ci_low",
+    "drop_ci_high",
+    "epsilon_spent_max",
+    "delta",
+    "noise_multiplier_mean",
+    "ci_level",
+]
+PER_LABEL_COLUMNS = ["dataset", "epsilon", "label", "n_seeds", "auroc_mean", "auroc_sd", "ci_low", "ci_high"]
+
+
+def _as_float(value) -> float:
+    """Record numbers may arrive as None (e.g. delta of a non-private run) or as strings like "inf"."""
+    return math.nan if value is None else float(value)
+
+
+def run_table(summaries: list[pd.DataFrame], records: list[dict]) -> pd.DataFrame:
+    """Stack per-run summaries (from ``evaluate_predictions``), each tagged with its privacy record.
+
+    One row per (run, label, metric): columns ``dataset, epsilon, seed`` + the summary
+    columns + ``epsilon_spent, delta, noise_multiplier``.
+    """
+    if len(summaries) != len(records):
+        raise ValueError(f"got {len(summaries)} summaries but {len(records)} privacy records")
+    if not summaries:
+        raise ValueError("run_table needs at least one run")
+    tags = [
+        {
+            "dataset": str(record["dataset"]),
+            "epsilon": _as_float(record["epsilon"]),
+            "seed": int(record["seed"]),
+            **{key: _as_float(record.get(key)) for key in RECORD_COLUMNS},
+        }
+        for record in records
+    ]
+    keys = pd.DataFrame(tags)[RUN_KEYS]
+    duplicated = keys[keys.duplicated()]
+    if not duplicated.empty:
+        raise ValueError(f"duplicate runs (dataset, epsilon, seed): {duplicated.to_dict('records')}")
+    runs = pd.concat([summary.assign(**tag) for summary, tag in zip(summaries, tags)], ignore_index=True)
+    summary_columns = [c for c in summaries[0].columns if c not in RUN_KEYS + RECORD_COLUMNS]
+    return runs[RUN_KEYS + summary_columns + RECORD_COLUMNS]
+
+
+def _macro_auroc(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[(runs["label"] == MACRO) & (runs["metric"] == "auroc")]
+
+
+def _seed_averaged_bootstrap(bootstraps: dict, dataset: str, epsilon: float, seeds, label: str = MACRO) -> pd.Series:
+    """Per-resample AUROC of ``label`` averaged over seeds (NaN where any seed's resample is undefined)."""
+    per_seed = []
+    for seed in seeds:
+        key = (dataset, epsilon, seed)
+        if key not in bootstraps:
+            raise KeyError(f"no bootstrap table for run {key}")
+        boot = bootstraps[key]
+        per_seed.append(boot.loc[boot["label"] == label].set_index("resample")["auroc"].sort_index())
+    reference = per_seed[0].index
+    if any(not s.index.equals(reference) for s in per_seed):
+        raise ValueError(f"bootstrap resamples differ between seeds of {dataset!r} at epsilon={epsilon}")
+    return pd.Series(seed_mean([s.to_numpy() for s in per_seed]), index=reference)
+
+
+def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -> pd.DataFrame:
+    """Macro AUROC per (dataset, epsilon) with paired bootstrap CIs for the drop versus non-private.
+
+    ``runs`` is a :func:`run_table`; ``bootstraps`` maps ``(dataset, epsilon, seed)`` to that
+    run's bootstrap table. ``drop`` = auroc_mean - auroc_mean of the dataset's epsilon=inf row
+    (0 for that row itself, NaN when the dataset has none); its CI comes from the per-resample
+    difference of seed-averaged macro AUROCs, which is valid because resamples are shared.
+    Rows are sorted by dataset, then epsilon (inf last).
+    """
+    groups = _macro_auroc(runs).groupby(["dataset", "epsilon"], sort=True)
+    means = groups["value"].mean()
+    seed_avg = {
+        (dataset, epsilon): _seed_averaged_bootstrap(bootstraps, dataset, epsilon, group["seed"])
+        for (dataset, epsilon), group in groups
+    }
+    rows = []
+    for (dataset, epsilon), group in groups:
+        boot = seed_avg[(dataset, epsilon)]
+        row = {
+            "dataset": dataset,
+            "epsilon": epsilon,
+            "n_seeds": len(group),
+            "auroc_mean": means[(dataset, epsilon)],
+            "auroc_sd": group["value"].std(ddof=1),
+            "drop": np.nan,
+            "drop_ci_low": np.nan,
+            "drop_ci_high": np.nan,
+            "epsilon_spent_max": group["epsilon_spent"].max(),
+            # delta is fixed per dataset by the training config; max just skips non-private NaNs.
+            "delta": group["delta"].max(),
+            "noise_multiplier_mean": group["noise_multiplier"].mean(),
+            "ci_level": ci,  # so that tables and figures label their intervals truthfully
+        }
+        row["ci_low"], row["ci_high"] = percentile_ci(boot.to_numpy(), ci)
+        reference = (dataset, math.inf)
+        if reference in seed_avg:
+            ref_boot = seed_avg[reference]
+            if not boot.index.equals(ref_boot.index):
+                raise ValueError(f"bootstrap resamples of {dataset!r} differ between epsilon={epsilon} and inf")
+            row["drop"] = row["auroc_mean"] - means[reference]
+            change = change_from_non_private(boot.to_numpy(), ref_boot.to_numpy())
+            row["drop_ci_low"], row["drop_ci_high"] = percentile_ci(change, ci)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=PRIVACY_UTILITY_COLUMNS)
+
+
+def per_label_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -> pd.DataFrame:
+    """Test AUROC per (dataset, epsilon, label) over seeds (macro excluded).
+
+    Columns ``dataset, epsilon, label, n_seeds, auroc_mean, auroc_sd`` (ddof=1) and
+    ``ci_low, ci_high``: percentile CI of the per-resample AUROC averaged over seeds, as for
+    the macro AUROC. Labels keep their order of appearance (the predictions' column order).
+    """
+    auroc = runs[(runs["metric"] == "auroc") & (runs["label"] != MACRO)]
+    groups = auroc.groupby(["dataset", "epsilon", "label"], sort=False)
+    table = groups.agg(
+        n_seeds=("value", "size"),
+        auroc_mean=("value", "mean"),
+        auroc_sd=("value", lambda v: v.std(ddof=1)),
+    ).reset_index()
+    bounds = [
+        percentile_ci(_seed_averaged_bootstrap(bootstraps, dataset, epsilon, group["seed"], label).to_numpy(), ci)
+        for (dataset, epsilon, label), group in groups
+    ]
+    table["ci_low"], table["ci_high"] = zip(*bounds)
+    # Stable sort: label order within each (dataset, epsilon) stays as it first appeared.
+    return table.sort_values(["dataset", "epsilon"], kind="stable", ignore_index=True)[PER_LABEL_COLUMNS]
+
+
+def utility_view(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`privacy_utility_table` or :func:`per_label_table` as formatted cells with readable headers."""
+    ci = ci_header(table)
+    # (header, column that must be present for it to be shown, cell formatter)
+    columns = [
+        ("Dataset", "dataset", lambda r: str(r["dataset"])),
+        ("Label", "label", lambda r: str(r["label"])),
+        ("ε", "epsilon", lambda r: fmt_epsilon(r["epsilon"])),
+        ("Seeds", "n_seeds", lambda r: str(r["n_seeds"])),
+        ("AUROC (mean ± SD)", "auroc_mean", lambda r: fmt_mean_sd(r["auroc_mean"], r["auroc_sd"])),
+        (ci, "ci_low", lambda r: fmt_ci(r["ci_low"], r["ci_high"])),
+        (f"Δ vs non-private [{ci}]", "drop", lambda r: fmt_change(r, "drop")),
+        ("ε spent (max)", "epsilon_spent_max", lambda r: fmt_number(r["epsilon_spent_max"], ".3g")),
+        ("δ", "delta", lambda r: fmt_number(r["delta"], ".1e")),
+        ("Noise σ (mean)", "noise_multiplier_mean", lambda r: fmt_number(r["noise_multiplier_mean"], ".2f")),
+    ]
+    shown = {header: fmt for header, column, fmt in columns if column in table.columns}
+    return pd.DataFrame({header: [fmt(row) for _, row in table.iterrows()] for header, fmt in shown.items()})
+
+
+def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per trained model: the privacy it spent, as recorded during training."""
+    columns = [
+        "dataset",
+        "epsilon",
+        "seed",
+        "epsilon_spent",
+        "delta",
+        "noise_multiplier",
+        "sample_rate",
+        "steps",
+        "epochs",
+        "accountant",
+        "max_grad_norm",
+        "n_train",
+        "max_images_per_patient",
+    ]
+    rows = pd.DataFrame(records).reindex(columns=columns).sort_values(["dataset", "epsilon", "seed"], ignore_index=True)
+
+    return rows, view(
+        rows,
+        {
+            "Dataset": lambda r: r["dataset"],
+            "ε target": lambda r: fmt_epsilon(float(r["epsilon"])),
+            "Seed": lambda r: str(r["seed"]),
+            "ε spent": lambda r: fmt_number(r["epsilon_spent"], ".3g"),
+            "δ": lambda r: fmt_number(r["delta"], ".2e"),
+            "Noise σ": lambda r: fmt_number(r["noise_multiplier"], ".3f"),
+            "Sampling rate q": lambda r: fmt_number(r["sample_rate"], ".4f"),
+            "Steps": lambda r: str(r["steps"]),
+            "Accountant": lambda r: r["accountant"] if isinstance(r["accountant"], str) else "—",
+            "Clip": lambda r: fmt_number(r["max_grad_norm"], "g"),
+            "Images per patient (max)": lambda r: str(r["max_images_per_patient"]),
+        },
+    )

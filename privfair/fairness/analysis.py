@@ -1,0 +1,237 @@
+"""The study's fairness statistics across the grid: seed means, paired CIs, DP-vs-non-private tests, Pearson's r.
+
+Input is, per run (dataset, ε, seed), the :func:`privfair.fairness.metrics.group_metrics` table. Because every run of a
+dataset shares the test set and the bootstrap resamples, per-resample values are averaged over seeds and
+differenced against the non-private model resample by resample (:mod:`privfair.evaluate.paired`, as for the
+privacy-utility tables). The intervals and p-values are those of the test-set bootstrap: they hold the trained models
+fixed, and the spread across training seeds is reported beside them (``sd``), not folded in.
+
+A quantity is *flagged* when its adjusted p-value is below ``alpha``. Two families of tests, each corrected with the
+configured method: "this gap is zero" across every group of every attribute, for one dataset, model budget, label
+and metric (which groups does this model treat differently?); and "DP changed it from non-private" across every
+group, attribute and budget, for one dataset, kind, label and metric.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from privfair.core.stats import adjust_p_values, bootstrap_p_value, pearson_with_ci
+from privfair.data.manifest import LABEL_PREFIX, label_columns
+from privfair.evaluate.paired import change_from_non_private, seed_mean
+from privfair.fairness.metrics import KEY_COLUMNS, MACRO, OVERALL, TESTED_AGAINST_ZERO, derived_quantities
+from privfair.fairness.subgroups import KEPT_APART, assign_groups, attribute_names
+
+INFO_COLUMNS = ["n", "n_groups", "reason"]
+SUMMARY_COLUMNS = [
+    "dataset",
+    "epsilon",
+    *KEY_COLUMNS,
+    *INFO_COLUMNS,
+    "n_seeds",
+    "mean",
+    "sd",
+    "n_valid",
+    "ci_low",
+    "ci_high",
+    "p_zero",
+    "p_zero_adjusted",
+    "flagged",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "p_diff",
+    "p_diff_adjusted",
+    "diff_flagged",
+    "ci_level",
+]
+CORRELATION_COLUMNS = [
+    "dataset",
+    "epsilon",
+    "relation",
+    "attribute",
+    "group",
+    "label",
+    "metric",
+    "n_points",
+    "r",
+    "r_ci_low",
+    "r_ci_high",
+    "p_value",
+    "reason",
+    "ci_level",
+]
+# Below this share of defined resamples (e.g. a small group often missing from them), no CI or p-value is given.
+MIN_VALID_SHARE = 0.5
+FAMILIES = {
+    "p_zero": ["dataset", "epsilon", "kind", "label", "metric"],
+    "p_diff": ["dataset", "kind", "label", "metric"],
+}
+
+
+def run_quantities(group_table: pd.DataFrame) -> pd.DataFrame:
+    """Group metrics plus the gaps and fairness differences derived from them, for one run."""
+    return pd.concat([group_table, derived_quantities(group_table)], ignore_index=True)
+
+
+def _aligned(runs: list[pd.DataFrame], keys: pd.MultiIndex) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(points: seeds × keys, one keys × R resample array per seed) aligned on ``keys`` (missing in a run → NaN)."""
+    n_resamples = len(runs[0]["bootstrap"].iloc[0])
+    missing = np.full(n_resamples, np.nan)
+    points, resamples = [], []
+    for table in runs:
+        table = table.set_index(KEY_COLUMNS).reindex(keys)
+        points.append(table["value"].to_numpy(dtype=float))
+        resamples.append(np.stack([b if isinstance(b, np.ndarray) else missing for b in table["bootstrap"]]))
+    return np.stack(points), resamples
+
+
+def _bootstrap_statistics(estimates: np.ndarray, resamples: np.ndarray, ci: float) -> dict:
+    """Per row: valid resample count, percentile CI and Wald p-value (NaN when too few resamples are defined)."""
+    n_valid = np.isfinite(resamples).sum(axis=1)
+    usable = n_valid >= MIN_VALID_SHARE * resamples.shape[1]
+    tail = (1.0 - ci) / 2.0 * 100.0
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
+        low, high = np.nanpercentile(resamples, [tail, 100.0 - tail], axis=1)
+    p = np.array([bootstrap_p_value(e, r) for e, r in zip(estimates, resamples)])
+    return {
+        "n_valid": n_valid,
+        "ci_low": np.where(usable, low, np.nan),
+        "ci_high": np.where(usable, high, np.nan),
+        "p": np.where(usable, p, np.nan),
+    }
+
+
+def _dataset_summary(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame:
+    info = pd.concat(runs.values()).drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)[INFO_COLUMNS]
+    by_epsilon = {}
+    for epsilon in sorted({key[1] for key in runs}):
+        tables = [runs[key] for key in sorted(runs) if key[1] == epsilon]
+        points, resamples = _aligned(tables, info.index)
+        frame = info.reset_index().assign(epsilon=epsilon, n_seeds=len(tables))
+        frame["mean"] = points.mean(axis=0)
+        frame["sd"] = points.std(axis=0, ddof=1) if len(tables) > 1 else np.nan
+        by_epsilon[epsilon] = (frame, seed_mean(resamples))
+    frames = []
+    for epsilon, (frame, resamples) in by_epsilon.items():
+        statistics = _bootstrap_statistics(frame["mean"].to_numpy(), resamples, ci)
+        frame["n_valid"], frame["ci_low"], frame["ci_high"] = (statistics[k] for k in ("n_valid", "ci_low", "ci_high"))
+        frame["p_zero"] = np.where(frame["kind"].isin(TESTED_AGAINST_ZERO), statistics["p"], np.nan)
+        frame[["diff", "diff_ci_low", "diff_ci_high", "p_diff"]] = np.nan
+        if math.inf in by_epsilon and not math.isinf(epsilon):
+            reference, reference_resamples = by_epsilon[math.inf]
+            frame["diff"] = frame["mean"] - reference["mean"]
+            change = change_from_non_private(resamples, reference_resamples)
+            difference = _bootstrap_statistics(frame["diff"].to_numpy(), change, ci)
+            frame["diff_ci_low"], frame["diff_ci_high"], frame["p_diff"] = (
+                difference[k] for k in ("ci_low", "ci_high", "p")
+            )
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: str, alpha: float) -> pd.DataFrame:
+    """One row per (dataset, ε, quantity): seed mean and SD, bootstrap CI, p for zero (gaps), and the paired
+    DP − non-private difference with its CI and p-value. ``quantities`` maps (dataset, ε, seed) to
+    :func:`run_quantities` tables."""
+    datasets = sorted({key[0] for key in quantities})
+    summary = pd.concat(
+        [_dataset_summary({k: t for k, t in quantities.items() if k[0] == d}, ci).assign(dataset=d) for d in datasets],
+        ignore_index=True,
+    )
+    for p, adjusted, flag in (("p_zero", "p_zero_adjusted", "flagged"), ("p_diff", "p_diff_adjusted", "diff_flagged")):
+        summary[adjusted] = summary.groupby(FAMILIES[p], sort=False)[p].transform(
+            lambda values: adjust_p_values(values, correction)
+        )
+        summary[flag] = summary[adjusted] < alpha
+    summary["ci_level"] = ci
+    return summary[SUMMARY_COLUMNS]
+
+
+def training_counts(manifest: pd.DataFrame, split: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Training images per (attribute, group) and training positives per label: the x of the drop-vs-size r."""
+    train = manifest.merge(split[["image_id", "split"]], on="image_id", validate="one_to_one")
+    train = train[train["split"] == "train"]
+    groups = assign_groups(train, spec)
+    rows = [
+        {"counted": "group", "attribute": attribute, "group": group, "label": None, "n_train": int(count)}
+        for attribute in attribute_names(spec)
+        for group, count in groups[attribute].value_counts().items()
+    ]
+    rows += [
+        {
+            "counted": "label",
+            "attribute": None,
+            "group": None,
+            "label": column.removeprefix(LABEL_PREFIX),
+            "n_train": int((train[column] == 1).sum()),
+        }
+        for column in label_columns(train)
+    ]
+    return pd.DataFrame(rows)
+
+
+def correlations(summary: pd.DataFrame, counts: dict[str, pd.DataFrame], *, ci: float) -> pd.DataFrame:
+    """Pearson's r of (a) ε against each performance gap, over the DP budgets (seed means: seeds of one budget are
+    not independent points); (b) the DP-induced AUROC change (DP − non-private, as everywhere: negative when DP is
+    worse) against the training count, over the labels and over the groups of each attribute."""
+    rows = []
+    for dataset, block in summary.groupby("dataset", sort=True):
+        gaps = block[(block["kind"] == "gap") & np.isfinite(block["epsilon"])]
+        for (attribute, group, label, metric), points in gaps.groupby(KEY_COLUMNS[1:], sort=False):
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "epsilon": np.nan,
+                    "relation": "epsilon_vs_gap",
+                    "attribute": attribute,
+                    "group": group,
+                    "label": label,
+                    "metric": metric,
+                    **pearson_with_ci(points["epsilon"], points["mean"], ci),
+                }
+            )
+        rows += _drop_vs_count(block, counts[dataset], dataset, ci)
+    return pd.DataFrame(rows, columns=CORRELATION_COLUMNS[:-1]).assign(ci_level=ci)
+
+
+def _drop_vs_count(summary: pd.DataFrame, counts: pd.DataFrame, dataset: str, ci: float) -> list[dict]:
+    drops = summary[(summary["kind"] == "group") & (summary["metric"] == "auroc") & summary["diff"].notna()]
+    per_label = drops[(drops["attribute"] == OVERALL) & (drops["label"] != MACRO)]
+    label_counts = counts[counts["counted"] == "label"].set_index("label")["n_train"]
+    group_counts = counts[counts["counted"] == "group"].set_index(["attribute", "group"])["n_train"]
+    rows = []
+    for epsilon, block in per_label.groupby("epsilon"):
+        rows.append(
+            {
+                "dataset": dataset,
+                "epsilon": epsilon,
+                "relation": "auroc_drop_vs_training_positives",
+                "attribute": OVERALL,
+                "group": "",
+                "label": "each label",
+                "metric": "auroc",
+                **pearson_with_ci(label_counts.reindex(block["label"]).to_numpy(), block["diff"], ci),
+            }
+        )
+    per_group = drops[(drops["label"] == MACRO) & ~drops["group"].isin(KEPT_APART) & (drops["attribute"] != OVERALL)]
+    for (epsilon, attribute), block in per_group.groupby(["epsilon", "attribute"], sort=False):
+        sizes = group_counts.reindex(list(zip(block["attribute"], block["group"]))).to_numpy()
+        rows.append(
+            {
+                "dataset": dataset,
+                "epsilon": epsilon,
+                "relation": "auroc_drop_vs_training_images",
+                "attribute": attribute,
+                "group": "each group",
+                "label": MACRO,
+                "metric": "auroc",
+                **pearson_with_ci(sizes, block["diff"], ci),
+            }
+        )
+    return rows

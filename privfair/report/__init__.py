@@ -1,0 +1,2 @@
+"""Stage ``report`` (rules ``plot_*``): the paper figures, drawn from the tables of the evaluate and fairness
+stages."""

@@ -1,0 +1,372 @@
+"""Training one model for one (dataset, ε, seed) grid point, privately (Opacus) or not, through one code path.
+
+ε = inf trains without Opacus: the same model, data, optimiser, logical batch and epochs, but plain gradients.
+A finite ε uses ``make_private_with_epsilon`` with Poisson sampling, per-sample clipping and a σ calibrated to
+spend exactly the budget over all epochs; ``BatchMemoryManager`` splits each logical batch into physical ones.
+The checkpoint kept is the epoch with the best validation macro AUROC: the test split plays no part here.
+A run given a ``resume_path`` survives time limits and preemption: see ``privfair.train.resume``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from opacus.utils.batch_memory_manager import BatchMemoryManager
+from torch import nn
+from torch.utils.data import DataLoader
+
+from privfair.core.errors import ConfigError, ResumeError, TrainingError, TrainingInterrupted
+from privfair.core.seeding import seed_everything
+from privfair.core.stats import masked_macro_auroc
+from privfair.data.cache import load_splits
+from privfair.data.manifest import label_names
+from privfair.train.models import build_model
+from privfair.train.predict import device_for_run, predict_probabilities
+from privfair.train.privacy import PrivacyRecord, make_engine, resolve_delta
+from privfair.train.resume import (
+    ResumeFile,
+    capture_rng,
+    data_fingerprint,
+    ignore_signals_in_worker,
+    interrupt_on_signals,
+    restore_rng,
+)
+from privfair.train.settings import model_settings
+
+
+class WeightedBCE(nn.Module):
+    """Multi-label BCE with positives up-weighted by the validation split's negative/positive ratio.
+
+    A NaN target is an unknown (masked) label: it adds nothing to the loss, and a sample's loss is the mean over its
+    known labels. ``reduction`` is an attribute because Opacus' ghost clipping switches it to "none" to get
+    per-sample losses.
+    """
+
+    def __init__(self, pos_weight: torch.Tensor, reduction: str = "mean"):
+        super().__init__()
+        self.register_buffer("pos_weight", pos_weight)
+        self.reduction = reduction
+
+    def forward(self, logits, target):
+        known = ~torch.isnan(target)
+        per_label = F.binary_cross_entropy_with_logits(
+            logits, torch.where(known, target, 0.0), pos_weight=self.pos_weight, reduction="none"
+        )
+        per_sample = (per_label * known).sum(dim=1) / known.sum(dim=1).clamp(min=1)
+        if self.reduction == "none":
+            return per_sample
+        return per_sample.sum() if self.reduction == "sum" else per_sample.mean()
+
+
+def positive_class_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Negatives / positives per label, counting known (non-NaN) labels only."""
+    positives = torch.nansum(labels, dim=0)
+    known = (~torch.isnan(labels)).sum(dim=0)
+    return (known - positives) / positives.clamp(min=1)
+
+
+def make_optimizer(parameters, spec: dict) -> torch.optim.Optimizer:
+    name = spec["name"]
+    if not hasattr(torch.optim, name):
+        raise ConfigError(f"training.optimizer.name: torch.optim has no optimiser '{name}'")
+    return getattr(torch.optim, name)(parameters, lr=spec["lr"], weight_decay=spec.get("weight_decay", 0.0))
+
+
+@dataclass
+class TrainResult:
+    state_dict: dict
+    model_spec: dict
+    history: pd.DataFrame
+    privacy: PrivacyRecord
+    best_epoch: int
+
+
+def _plain_batches(loader, physical_batch_size):
+    """Logical batches split into physical ones; gradients accumulate until the last piece of a logical batch."""
+    for x, y in loader:
+        pieces = list(zip(x.split(physical_batch_size), y.split(physical_batch_size)))
+        for i, (xp, yp) in enumerate(pieces):
+            yield xp, yp, len(xp) / len(x), i == len(pieces) - 1
+
+
+@contextmanager
+def physical_batches(loader, physical_batch_size: int, optimizer, private: bool):
+    """Yield ``(x, y, loss_weight, step)`` pieces of at most ``physical_batch_size`` images.
+
+    Privately, Opacus' ``BatchMemoryManager`` splits the batches and the DP optimiser itself skips the step until a
+    logical batch is complete; otherwise gradients of the pieces are weighted and accumulated here.
+    """
+    if private:
+        with BatchMemoryManager(
+            data_loader=loader, max_physical_batch_size=physical_batch_size, optimizer=optimizer
+        ) as pieces:
+            yield ((x, y, 1.0, True) for x, y in pieces)
+    else:
+        yield _plain_batches(loader, physical_batch_size)
+
+
+def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int, dp: dict, log):
+    """Wrap the training set-up with Opacus so that ``epochs`` epochs spend exactly ``epsilon``."""
+    delta = resolve_delta(dp.get("delta"), len(loader.dataset))
+    engine = make_engine(dp["accountant"])
+    wrapped = engine.make_private_with_epsilon(
+        module=net,
+        optimizer=optimizer,
+        criterion=criterion,
+        data_loader=loader,
+        target_epsilon=epsilon,
+        target_delta=delta,
+        epochs=epochs,
+        max_grad_norm=dp["max_grad_norm"],
+        poisson_sampling=True,
+        grad_sample_mode=dp["grad_sample_mode"],
+    )
+    # Ghost clipping also wraps the loss (two backward passes); the other modes leave it alone.
+    model, optimizer, *rest = wrapped
+    criterion, loader = rest if len(rest) == 2 else (criterion, rest[0])
+    log(
+        f"private training: target ε={epsilon}, δ={delta:.3g}, σ={optimizer.noise_multiplier:.4f}, "
+        f"q={1 / len(loader):.4f}, accountant={dp['accountant']}"
+    )
+    return engine, delta, model, optimizer, criterion, loader
+
+
+def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, private: bool, device) -> float:
+    """One pass over the training data; returns the mean training loss."""
+    loss_sum, n_seen = 0.0, 0
+    with physical_batches(loader, physical_batch_size, optimizer, private) as pieces, warnings.catch_warnings():
+        # Opacus' hooks on the first layer fire although the images need no gradient; torch warns every step.
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        for x, y, weight, step in pieces:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = criterion(model(x), y)
+            (loss * weight if weight != 1.0 else loss).backward()
+            if step:
+                optimizer.step()
+                optimizer.zero_grad()
+            loss_sum += loss.item() * len(x)
+            n_seen += len(x)
+    return loss_sum / max(n_seen, 1)
+
+
+def train_model(
+    cache_path, manifest_path, split_path, settings: dict, epsilon: float, seed: int, log=print, resume_path=None
+) -> TrainResult:
+    """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``.
+
+    With ``resume_path`` the run saves its state there (see ``privfair.train.resume``) and continues from it if present.
+    """
+    generator = seed_everything(seed)
+    device = device_for_run()
+    manifest, data = load_splits(cache_path, manifest_path, split_path, splits=("train", "val"))
+    train, val = data["train"], data["val"]
+    image = train[0][0]
+    model_spec = dict(
+        spatial_dims=image.ndim - 1, in_channels=image.shape[0], labels=label_names(manifest), **settings["model"]
+    )
+    net = build_model(
+        model_spec["spatial_dims"],
+        model_spec["in_channels"],
+        len(model_spec["labels"]),
+        model_spec["width"],
+        model_spec["num_groups"],
+    ).to(device)
+    model, optimizer = net, make_optimizer(net.parameters(), settings["optimizer"])
+    # Class weights from the training labels would be a statistic of private data outside the accounting.
+    loss = WeightedBCE(positive_class_weights(val.labels)).to(device)
+    loader = DataLoader(
+        train,
+        batch_size=settings["logical_batch_size"],
+        shuffle=True,
+        generator=generator,
+        num_workers=settings.get("num_workers", 0),
+        worker_init_fn=ignore_signals_in_worker,
+    )
+    epochs, dp, private = settings["epochs"], settings["privacy"], math.isfinite(epsilon)
+    criterion = loss
+    if private:
+        engine, delta, model, optimizer, criterion, loader = _make_private(
+            net, optimizer, loss, loader, epsilon, epochs, dp, log
+        )
+    else:
+        engine, delta = None, None
+        log("non-private training (ε = inf): no clipping, no noise")
+
+    resume = resume_path and ResumeFile(
+        resume_path,
+        {
+            "settings": model_settings(settings),
+            "epsilon": epsilon,
+            "seed": seed,
+            "data": data_fingerprint(cache_path, manifest_path, split_path),
+        },
+    )
+    snapshot = resume and resume.load()
+    progress = _Progress()
+    if snapshot:
+        _restore(snapshot, net, optimizer, engine, loss, generator, progress)
+        log(f"resumed from {resume.path} after epoch {snapshot['epoch']}")
+
+    checkpoint_every = settings.get("checkpoint_every_epochs", 1)
+    try:
+        with interrupt_on_signals() as received:
+            for epoch in range(progress.epoch + 1, epochs + 1):
+                _run_epoch(
+                    epoch,
+                    model,
+                    net,
+                    optimizer,
+                    criterion,
+                    loader,
+                    val,
+                    settings,
+                    private,
+                    engine,
+                    delta,
+                    device,
+                    progress,
+                    log,
+                )
+                if received:  # the handler's exception was swallowed (e.g. raised in a data loader's __del__)
+                    raise TrainingInterrupted("epoch not counted")
+                if resume:
+                    snapshot = _snapshot(net, optimizer, engine, loss, generator, progress)
+                    if epoch % checkpoint_every == 0 and epoch < epochs:
+                        resume.save(snapshot)
+    except Exception:
+        if not received:
+            raise
+        signal_name = received[0].name
+        if not (resume and snapshot):
+            raise TrainingInterrupted(f"received {signal_name} before the first epoch ended; nothing saved") from None
+        resume.save(snapshot)
+        raise TrainingInterrupted(
+            f"received {signal_name} during epoch {snapshot['epoch'] + 1}/{epochs}: state after "
+            f"epoch {snapshot['epoch']} saved to {resume.path}; rerun to resume"
+        ) from None
+
+    history = progress.history
+    record = PrivacyRecord(
+        private=private,
+        epsilon=epsilon,
+        epsilon_spent=history[-1]["epsilon_spent"],
+        delta=delta,
+        noise_multiplier=optimizer.noise_multiplier if private else 0.0,
+        sample_rate=1 / len(loader),
+        steps=sum(n for _, _, n in engine.accountant.history) if private else epochs * len(loader),
+        epochs=epochs,
+        accountant=dp["accountant"] if private else None,
+        max_grad_norm=dp["max_grad_norm"] if private else None,
+        n_train=len(train),
+        n_train_patients=train.rows["patient_id"].nunique(),
+        max_images_per_patient=int(train.rows["patient_id"].value_counts().max()),
+    )
+    return TrainResult(progress.best_state, model_spec, pd.DataFrame(history), record, progress.best_epoch)
+
+
+@dataclass
+class _Progress:
+    """Where a run stands after its last complete epoch."""
+
+    epoch: int = 0
+    history: list = field(default_factory=list)
+    best_state: dict | None = None
+    best_auroc: float = -math.inf
+    best_epoch: int | None = None
+
+
+def _run_epoch(
+    epoch,
+    model,
+    net,
+    optimizer,
+    criterion,
+    loader,
+    val,
+    settings,
+    private,
+    engine,
+    delta,
+    device,
+    progress: _Progress,
+    log,
+) -> None:
+    """Train one epoch, validate, and record it in ``progress``."""
+    start = time.perf_counter()
+    loss = _train_epoch(model, optimizer, criterion, loader, settings["physical_batch_size"], private, device)
+    scores = predict_probabilities(net, val, settings["physical_batch_size"], device)
+    if not np.isfinite(scores).all():
+        raise TrainingError(
+            f"epoch {epoch}: the model diverged (non-finite outputs); lower "
+            f"training.optimizer.lr (now {settings['optimizer']['lr']})"
+        )
+    val_auroc = masked_macro_auroc(val.labels.numpy(), scores)
+    spent = engine.get_epsilon(delta) if private else math.inf
+    progress.history.append(
+        {
+            "epoch": epoch,
+            "train_loss": loss,
+            "val_auroc": val_auroc,
+            "epsilon_spent": spent,
+            "seconds": time.perf_counter() - start,
+        }
+    )
+    log(f"epoch {epoch}/{settings['epochs']}: loss {loss:.4f}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}")
+    if val_auroc > progress.best_auroc:  # validation only: the test split never informs a choice
+        progress.best_auroc, progress.best_epoch = val_auroc, epoch
+        progress.best_state = _cpu_copy(net.state_dict())
+    progress.epoch = epoch
+
+
+def _cpu_copy(state: dict) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def _snapshot(net, optimizer, engine, loss: WeightedBCE, generator, progress: _Progress) -> dict:
+    """Everything the next epoch depends on, copied so that later training does not change it."""
+    return {
+        "epoch": progress.epoch,
+        "model": _cpu_copy(net.state_dict()),
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "accountant": engine.accountant.state_dict() if engine else None,
+        "noise_multiplier": optimizer.noise_multiplier if engine else 0.0,
+        # The loss must be rebuilt from the same source (validation labels) on resume; stored to check that.
+        "pos_weight": loss.pos_weight.detach().cpu().clone(),
+        "rng": capture_rng(generator),
+        "progress": copy.deepcopy(progress),
+    }
+
+
+def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generator, progress: _Progress) -> None:
+    noise = optimizer.noise_multiplier if engine else 0.0
+    if snapshot["noise_multiplier"] != noise:
+        raise ResumeError(f"σ recalibrated to {noise} but the saved run used {snapshot['noise_multiplier']}")
+    if not torch.equal(snapshot["pos_weight"], loss.pos_weight.cpu()):
+        raise ResumeError("the loss' class weights differ from the saved run's (they come from the validation labels)")
+    net.load_state_dict(snapshot["model"])
+    optimizer.load_state_dict(snapshot["optimizer"])
+    if engine:
+        engine.accountant.load_state_dict(snapshot["accountant"])
+    restore_rng(snapshot["rng"], generator)  # last: setting up the run above may draw random numbers
+    vars(progress).update(vars(copy.deepcopy(snapshot["progress"])))
+
+
+def save_checkpoint(path, result: TrainResult, provenance: dict | None = None) -> None:
+    torch.save(
+        {
+            "state_dict": result.state_dict,
+            "model": result.model_spec,
+            "best_epoch": result.best_epoch,
+            "provenance": provenance or {},
+        },
+        path,
+    )

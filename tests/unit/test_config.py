@@ -1,0 +1,122 @@
+"""The config schema and the grid helpers: every shipped config is valid; mistakes are named before any job."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from privfair.config import check_study, epsilon_label, parse_epsilon
+from privfair.core.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = str(REPO / "config" / "schema.yaml")
+CONFIGS = [
+    REPO / "config" / "config.yaml",
+    REPO / "config" / "paper.yaml",
+    REPO / "tests" / "scenario" / "config.yaml",
+    REPO / "tests" / "scenario" / "ground_truth.yaml",
+]
+EXAMPLES = sorted((REPO / "config" / "examples").glob("*.yaml"))
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("path", CONFIGS + EXAMPLES, ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    config = load(path)
+    validate(config, SCHEMA)
+    check_study(config)
+
+
+def test_an_unknown_key_is_named():
+    config = load(CONFIGS[0])
+    config["datasets"]["synth_cxr"]["training"]["epochz"] = 3
+    with pytest.raises(WorkflowError, match="epochz"):
+        validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("study", "epsilons"), [0, 1]),
+        (("datasets", "synth_cxr", "training", "privacy", "accountant"), "moments"),
+        (("datasets", "synth_cxr", "preprocess", "spatial_size"), [64]),
+        (("evaluation", "ci"), 1.5),
+    ],
+)
+def test_bad_values_are_refused(path, value):
+    config = copy.deepcopy(load(CONFIGS[0]))
+    node = config
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(WorkflowError, match=path[-1]):
+        validate(config, SCHEMA)
+
+
+def test_grid_datasets_must_be_defined():
+    config = load(CONFIGS[0])
+    config["study"]["datasets"].append("mimic")
+    with pytest.raises(ConfigError, match=r"study\.datasets\[2\]: 'mimic'"):
+        check_study(config)
+
+
+def test_epsilon_labels_round_trip():
+    assert [epsilon_label(e) for e in (1, 2.5, 8.0, math.inf, "inf")] == ["1", "2.5", "8", "inf", "inf"]
+    assert parse_epsilon("inf") == math.inf and parse_epsilon("2.5") == 2.5
+    config = load(CONFIGS[0])
+    config["study"]["epsilons"] = [1, 1.0]
+    with pytest.raises(ConfigError, match="duplicate"):
+        check_study(config)
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("training", "model", "num_groups"), 3, r"synth_cxr\.training\.model\.num_groups \(3\) must divide width"),
+        (("source", "positive_grades"), None, r"synth_cxr\.source\.positive_grades is required"),
+    ],
+)
+def test_dependent_keys_are_checked_before_any_job(path, value, message):
+    config = load(CONFIGS[0])
+    node = config["datasets"]["synth_cxr"]
+    for key in path[:-1]:
+        node = node[key]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    with pytest.raises(ConfigError, match=message):
+        check_study(config)
+
+
+def test_ct_needs_a_voxel_spacing_and_window():
+    config = load(CONFIGS[0])
+    del config["datasets"]["synth_ct"]["preprocess"]["pixdim"]
+    with pytest.raises(ConfigError, match=r"synth_ct\.preprocess: CT needs both pixdim and hu_window"):
+        check_study(config)
+
+
+@pytest.mark.parametrize(
+    "example, edit, named",
+    [
+        ("nih_cxr14", lambda s: s.pop("root"), "root"),
+        ("nih_cxr14", lambda s: s.update(synthetic={"n_patients": 10, "seed": 0}), "synthetic"),
+        ("hospital", lambda s: s.pop("columns"), "columns"),
+        ("chexpert", lambda s: s.update(uncertain="maybe"), "maybe"),
+        ("medmnist", lambda s: s.update(labels={"a": "b"}), "labels"),
+    ],
+)
+def test_each_adapter_gets_the_options_it_needs(example, edit, named):
+    config = load(REPO / "config" / "examples" / f"{example}.yaml")
+    edit(next(iter(config["datasets"].values()))["source"])
+    with pytest.raises(WorkflowError, match=named):
+        validate(config, SCHEMA)

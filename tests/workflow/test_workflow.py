@@ -1,0 +1,188 @@
+"""The Snakemake workflow as users run it: lint, schema, dry-runs of the paper grid, and the DAG end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+from helpers.workflow import GROUND_TRUTH, REPO, SCENARIO, planned_jobs, snakemake, write_config
+
+import privfair
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint")
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_paper_config_plans_one_training_job_per_grid_point(tmp_path):
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    study = paper["study"]
+    assert len(study["datasets"]) >= 2 and len([e for e in study["epsilons"] if e != float("inf")]) >= 6
+    jobs = planned_jobs(snakemake("-n", "--configfile", str(REPO / "config" / "paper.yaml"), workdir=tmp_path))
+    grid = len(study["datasets"]) * len(study["epsilons"]) * len(study["seeds"])
+    assert jobs["train"] == jobs["predict"] == jobs["evaluate"] == grid
+    assert jobs["preprocess"] == len(study["datasets"]) and jobs["aggregate"] == 1
+
+
+def planned_resources(result: subprocess.CompletedProcess) -> list[tuple[str, dict]]:
+    """(rule, resources) of every job of a dry-run."""
+    jobs = re.finditer(r"^rule (\w+):\n((?:    .*\n)+)", result.stdout + result.stderr, re.MULTILINE)
+    return [
+        (m[1], dict(item.split("=", 1) for item in re.search(r"resources: (.*)", m[2])[1].split(", "))) for m in jobs
+    ]
+
+
+def test_paper_grid_through_the_slurm_profile_requests_a_gpu_for_training(tmp_path):
+    # `--profile slurm` resolves to ./slurm, the profile users submit with; nothing is submitted in a dry-run.
+    result = snakemake(
+        "-n",
+        "--profile",
+        "slurm",
+        "--configfile",
+        str(REPO / "config" / "paper.yaml"),
+        str(REPO / "config" / "paper_grid.yaml"),
+        workdir=tmp_path,
+    )
+    study = yaml.safe_load((REPO / "config" / "paper_grid.yaml").read_text())["study"]
+    assert len(study["datasets"]) >= 2 and len(study["epsilons"]) - 1 >= 8 and len(study["seeds"]) >= 5
+    grid = len(study["datasets"]) * len(study["epsilons"]) * len(study["seeds"])
+    jobs = planned_resources(result)
+    by_rule = {rule: [r for name, r in jobs if name == rule] for rule, _ in jobs}
+    assert len(by_rule["train"]) == len(by_rule["predict"]) == len(by_rule["evaluate"]) == grid
+    for resources in by_rule["train"]:
+        assert resources["gpu"] == "1" and resources["slurm_extra"].startswith("--signal=USR1@")
+        assert int(resources["runtime"]) >= 60 * 12
+    assert all("gpu" not in r for rule, r in jobs if rule not in ("train", "predict"))
+
+
+def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["datasets"]["synth_cxr"]["training"]["privacy"]["max_grad_norm"] = -1
+    result = snakemake(
+        "-n", "--configfile", str(write_config(tmp_path / "bad.yaml", config)), workdir=tmp_path, check=False
+    )
+    assert result.returncode != 0
+    assert "max_grad_norm" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
+    workdir = tmp_path / "study"
+    snakemake("--cores", "2", "--configfile", str(SCENARIO), workdir=workdir)
+    results = workdir / "results"
+    tables = [
+        "privacy_utility",
+        "per_label_auroc",
+        "performance_gaps",
+        "fairness_metrics",
+        "p_values",
+        "pearson",
+        "privacy_records",
+    ]
+    figures = [
+        "privacy_utility",
+        "per_label_auroc",
+        "auroc_vs_training_count",
+        "fairness_metrics",
+        "fairness_gap_sex",
+        "fairness_gap_age",
+        "fairness_gap_comorbidity",
+        "roc_synth_cxr",
+        "roc_synth_ct",
+    ]
+    for name in [f"tables/{t}.{ext}" for t in tables for ext in ("csv", "md", "tex")] + [
+        f"figures/{f}.{ext}" for f in figures for ext in ("png", "pdf")
+    ]:
+        assert (results / name).stat().st_size > 0, name
+    assert planned_jobs(snakemake("-n", "--configfile", str(SCENARIO), workdir=workdir)) == {}
+
+    table = pd.read_csv(results / "tables" / "privacy_utility.csv")
+    assert set(table["dataset"]) == {"synth_cxr", "synth_ct"}
+    assert len(table) == 4
+
+    # A new bootstrap count re-evaluates every run but retrains and re-predicts nothing.
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["evaluation"]["n_bootstrap"] = 60
+    changed = write_config(tmp_path / "changed.yaml", config)
+    jobs = planned_jobs(snakemake("-n", "--configfile", str(changed), workdir=workdir))
+    assert jobs.get("evaluate") == 4 and jobs.get("aggregate") == 1
+    assert not {"generate_synthetic", "ingest", "split", "preprocess", "train", "predict"} & set(jobs)
+
+    # New age bins re-run the fairness rules only: no training, prediction or evaluation.
+    config = yaml.safe_load(SCENARIO.read_text())
+    config.setdefault("fairness", {})["attributes"] = {
+        "sex": {},
+        "age": {"bins": [0, 50, 100]},
+        "comorbidity": {"bins": [0, 1, 2, float("inf")]},
+    }
+    jobs = planned_jobs(
+        snakemake("-n", "--configfile", str(write_config(tmp_path / "bins.yaml", config)), workdir=workdir)
+    )
+    assert jobs.get("subgroup_metrics") == 4 and jobs.get("analyse_fairness") == 1
+    assert not {"train", "predict", "evaluate", "aggregate", "preprocess"} & set(jobs)
+
+    # The HTML report holds every figure and table; no patient identifier appears in any table or the report.
+    report = workdir / "report.html"
+    snakemake("--report", str(report), "--configfile", str(SCENARIO), workdir=workdir)
+    html = report.read_text()
+    for caption in ("performance gap", "paired-bootstrap p-values", "operating point chosen on validation"):
+        assert caption in html, caption
+    patients = set(pd.read_parquet(results / "data" / "synth_cxr" / "manifest.parquet")["patient_id"])
+    patients |= set(pd.read_parquet(results / "data" / "synth_ct" / "manifest.parquet")["patient_id"])
+    for path in [report, *(results / "tables").iterdir()]:
+        # Whole tokens: embedded base64 images contain any short string somewhere.
+        tokens = set(re.findall(r"[A-Za-z0-9_]+", path.read_text()))
+        assert not patients & tokens, path
+
+    # Changing one dataset's training settings retrains that dataset only.
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["datasets"]["synth_ct"]["training"]["epochs"] = 2
+    jobs = planned_jobs(
+        snakemake("-n", "--configfile", str(write_config(tmp_path / "ct.yaml", config)), workdir=workdir)
+    )
+    assert jobs.get("train") == 2 and "preprocess" not in jobs
+    assert not {"generate_synthetic", "ingest", "split", "preprocess", "summarise_dataset"} & set(jobs)
+
+    # Memory and speed settings change no model: nothing is retrained or re-predicted.
+    config = yaml.safe_load(SCENARIO.read_text())
+    for dataset in config["datasets"].values():
+        dataset["training"].update(physical_batch_size=4, num_workers=1, checkpoint_every_epochs=3)
+    assert (
+        planned_jobs(snakemake("-n", "--configfile", str(write_config(tmp_path / "mem.yaml", config)), workdir=workdir))
+        == {}
+    )
+
+    # A new ε trains only its own runs (one per dataset and seed); the others are reused by the aggregation.
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["study"]["epsilons"].append(8)
+    jobs = planned_jobs(
+        snakemake("-n", "--configfile", str(write_config(tmp_path / "eps.yaml", config)), workdir=workdir)
+    )
+    assert jobs.get("train") == jobs.get("predict") == jobs.get("evaluate") == 2 and jobs.get("aggregate") == 1
+    assert not {"generate_synthetic", "ingest", "split", "preprocess"} & set(jobs)
+
+    # Every run records the code that produced it; the resumable state is gone once the run is complete.
+    run = results / "runs" / "synth_cxr" / "eps-4" / "seed-1"
+    record = json.loads((run / "privacy.json").read_text())
+    assert record["privfair_version"] == privfair.__version__ and record["git_commit"]
+    assert not (run / "resume.pt").exists()
+
+
+@pytest.mark.workflow
+def test_fairness_analysis_finds_the_planted_subgroup_effect_and_nothing_without_it(tmp_path):
+    """Two copies of the embedded CT data, one with the lesion invisible under 60 (tests/scenario/ground_truth.yaml)."""
+    snakemake("--cores", "2", "--configfile", str(GROUND_TRUTH), workdir=tmp_path)
+    summary = pd.read_csv(
+        tmp_path / "results" / "tables" / "fairness_summary.csv", keep_default_na=False, na_values=[""]
+    )
+    gaps = summary[(summary["kind"] == "gap") & (summary["metric"] == "auroc") & (summary["label"] == "macro")]
+    planted = gaps[(gaps["dataset"] == "ct_effect") & (gaps["attribute"] == "age") & (gaps["group"] == "[0, 60)")]
+    assert planted["flagged"].all() and (planted["ci_high"] < 0).all()
+    null = gaps[gaps["dataset"] == "ct_null"]
+    assert len(null) and not null["flagged"].any()

@@ -1,0 +1,47 @@
+import pandas as pd
+
+from privfair.core.step import run_step
+from privfair.core.tables import write_table
+from privfair.evaluate.aggregate import (
+    per_label_table,
+    privacy_record_table,
+    privacy_utility_table,
+    run_table,
+    utility_view,
+)
+from privfair.train.privacy import read_record
+
+CAPTIONS = {
+    "privacy_utility": "Test macro AUROC per budget, its paired change from non-private, and the privacy spent.",
+    "per_label_auroc": "Test AUROC of every finding per budget.",
+    "privacy_records": "Privacy spent by each model.",
+}
+
+
+def main(snakemake):
+    records = [read_record(path) for path in snakemake.input.privacy]
+    runs = run_table([pd.read_parquet(path) for path in snakemake.input.summaries], records)
+    bootstraps = {
+        (r["dataset"], r["epsilon"], r["seed"]): pd.read_parquet(path)
+        for r, path in zip(records, snakemake.input.bootstraps)
+    }
+    runs.to_csv(snakemake.output.runs, index=False)
+    utility = privacy_utility_table(runs, bootstraps, ci=snakemake.params.ci)
+    per_label = per_label_table(runs, bootstraps, ci=snakemake.params.ci)
+    tables = {
+        "privacy_utility": (utility, utility_view(utility)),
+        "per_label_auroc": (per_label, utility_view(per_label)),
+        "privacy_records": privacy_record_table(records),
+    }
+    for name, (numbers, view) in tables.items():
+        write_table(
+            numbers,
+            view,
+            snakemake.output,
+            name,
+            caption=CAPTIONS[name],
+            text_columns=("Dataset", "Label", "Accountant"),
+        )
+
+
+run_step(snakemake, main)

@@ -1,9 +1,0 @@
-from privfair.steps import run_step
-from privfair.synth import GENERATORS
-
-
-def main(snakemake):
-    GENERATORS[snakemake.params.adapter](snakemake.output[0], **snakemake.params.synthetic)
-
-
-run_step(snakemake, main)

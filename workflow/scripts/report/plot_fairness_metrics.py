@@ -1,0 +1,15 @@
+import pandas as pd
+
+from privfair.core.step import run_step
+from privfair.report.fairness_figures import plot_fairness_metrics
+
+
+def main(snakemake):
+    plot_fairness_metrics(
+        pd.read_csv(snakemake.input[0], keep_default_na=False, na_values=[""]),
+        snakemake.output.png,
+        snakemake.output.pdf,
+    )
+
+
+run_step(snakemake, main)
