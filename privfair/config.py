@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
+
+import yaml
 
 from privfair.core.errors import ConfigError
 from privfair.fairness.subgroups import check_fairness_spec
+
+# The config schema: each adapter's keys live there (``$defs/source_<adapter>``), nowhere else.
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 
 
 def epsilon_label(epsilon) -> str:
@@ -21,8 +28,16 @@ def parse_epsilon(epsilon) -> float:
     return value
 
 
-# Options an adapter cannot do without (the schema checks their form).
-ADAPTER_OPTIONS = {"synth_cxr": ("positive_grades",), "synth_ct": ()}
+@functools.cache
+def adapter_schemas() -> dict[str, dict]:
+    """Each adapter's ``source`` schema, read from ``config/schema.yaml``.
+
+    Returns:
+        Adapter name (the schema's ``source.adapter`` enum, in its order) -> its ``$defs/source_<adapter>`` entry.
+    """
+    schema = yaml.safe_load(SCHEMA.read_text())
+    names = schema["$defs"]["dataset"]["properties"]["source"]["properties"]["adapter"]["enum"]
+    return {name: schema["$defs"][f"source_{name}"] for name in names}
 
 
 def check_study(config: dict) -> None:
@@ -43,7 +58,8 @@ def check_study(config: dict) -> None:
 def check_dataset(name: str, dataset: dict) -> None:
     key = f"datasets.{name}"
     source = dataset["source"]
-    for option in ADAPTER_OPTIONS.get(source["adapter"], ()):
+    # The schema requires these as well; repeated (from the schema's list) for a config checked without validate().
+    for option in adapter_schemas().get(source["adapter"], {}).get("required", ()):
         if option not in source:
             raise ConfigError(f"{key}.source.{option} is required by adapter '{source['adapter']}'")
     preprocess = dataset["preprocess"]

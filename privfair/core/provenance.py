@@ -30,4 +30,10 @@ def git_commit(directory=Path(privfair.__file__).parent) -> str:
 
 
 def provenance() -> dict:
+    """Which code is running, to record in a run's outputs (not to make a Snakemake param of).
+
+    Returns:
+        ``{"privfair_version": ..., "git_commit": ...}``; the commit is that of :func:`git_commit` ("unknown" when
+        git cannot tell, "-dirty" appended with uncommitted changes).
+    """
     return {"privfair_version": privfair.__version__, "git_commit": git_commit()}

@@ -14,6 +14,15 @@ def run_step(snakemake, main) -> None:
 
     A ``PrivfairError`` is reported as its message alone (in the log and on the console), since it already says
     what to fix; any other exception keeps its traceback in the log.
+
+    Args:
+        snakemake: the ``snakemake`` object Snakemake injects into a rule's script; its first log file is
+            overwritten.
+        main: the step itself, called with ``snakemake`` as its only argument.
+
+    Raises:
+        SystemExit: exit status 1 after a ``PrivfairError``, printed as ``privfair: <message>`` with no traceback.
+            Any other exception is re-raised once its traceback is in the log.
     """
     with open(snakemake.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):
         try:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullLocator
 
@@ -44,8 +45,11 @@ INFINITY_FACTOR = 3.0
 
 
 def palette(n: int) -> tuple:
-    """``n`` distinguishable colours (tab10 up to ten, tab20 beyond)."""
-    return matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors
+    """At least ``n`` distinguishable colours: tab10 up to ten, tab20 up to twenty, evenly spaced turbo beyond (so
+    that no line is dropped or repeated, however many groups or labels a study has)."""
+    if n <= 20:
+        return matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors
+    return tuple(tuple(rgba) for rgba in matplotlib.colormaps["turbo"](np.linspace(0.0, 1.0, n)))
 
 
 def save_figure(fig: Figure, path_png, path_pdf, dpi: int = 300) -> None:

@@ -40,8 +40,9 @@ def fmt_p(p: float) -> str:
 
 
 def ci_header(table: pd.DataFrame) -> str:
-    """ "95% CI" for a table with a ``ci_level`` column of 0.95; plain "CI" when the level is unknown."""
-    return f"{table['ci_level'].iloc[0]:.0%} CI" if "ci_level" in table.columns and len(table) else "CI"
+    """ "95% CI" for a table with a ``ci_level`` column of 0.95 ("97.5% CI" for 0.975: never rounded to another
+    level); plain "CI" when the level is unknown."""
+    return f"{table['ci_level'].iloc[0] * 100:.10g}% CI" if "ci_level" in table.columns and len(table) else "CI"
 
 
 def markdown_table(view: pd.DataFrame, text_columns=()) -> str:
@@ -72,9 +73,28 @@ LATEX_SYMBOLS = {
 }
 
 
+# LaTeX's special characters in text (pandas escapes cells and headers, not the caption).
+LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def _escape_latex(text: str) -> str:
+    return "".join(LATEX_SPECIALS.get(character, character) for character in text)
+
+
 def latex_table(view: pd.DataFrame, caption: str) -> str:
     """A booktabs table (needs \\usepackage{booktabs}); cells are escaped for LaTeX and symbols put in math mode."""
-    text = view.to_latex(index=False, escape=True, caption=caption, position="htbp")
+    text = view.to_latex(index=False, escape=True, caption=caption and _escape_latex(caption), position="htbp")
     for symbol, command in LATEX_SYMBOLS.items():
         text = text.replace(symbol, command)
     return text
@@ -84,7 +104,18 @@ def write_table(
     numbers: pd.DataFrame, view: pd.DataFrame, output, name: str, *, caption: str, text_columns=(), notes=()
 ) -> None:
     """Write table ``name`` to ``output[f"{name}_csv"]``, ``_md`` and ``_tex`` (a rule's named outputs, as made by
-    ``table_outputs`` in the workflow); ``notes`` follow the Markdown table and close the LaTeX caption."""
+    ``table_outputs`` in the workflow); ``notes`` follow the Markdown table and close the LaTeX caption.
+
+    Args:
+        numbers: the rows shown, at full precision; written as CSV without the index.
+        view: the same rows as formatted strings with readable headers (see :func:`view`); written as Markdown
+            and as a booktabs LaTeX table.
+        output: a rule's outputs, indexable by ``f"{name}_csv"``, ``f"{name}_md"`` and ``f"{name}_tex"``.
+        name: the table's name, the prefix of its three output keys.
+        caption: the LaTeX caption (not shown in the Markdown).
+        text_columns: headers of ``view`` to left-align in Markdown; the others are right-aligned.
+        notes: sentences without a final full stop, each written as ``Note: <note>.``.
+    """
     numbers.to_csv(output[f"{name}_csv"], index=False)
     Path(output[f"{name}_md"]).write_text(
         markdown_table(view, text_columns) + "".join(f"\nNote: {n}.\n" for n in notes)

@@ -44,6 +44,20 @@ def load_splits(cache_path, manifest_path, split_path, splits=("train", "val", "
     """The cache manifest joined with the split, and one ``CachedImages`` per requested split.
 
     The split is joined here rather than baked into the cache, so that a new split re-uses the preprocessed images.
+
+    Args:
+        cache_path: the ``.npy`` array written by :func:`privfair.data.preprocess.build_cache`.
+        manifest_path: the cache's manifest (Parquet, with ``image_id`` and ``cache_index``).
+        split_path: the split (Parquet, with ``image_id`` and ``split``), as written by the split rule.
+        splits: the splits to make datasets of.
+
+    Returns:
+        ``(manifest, datasets)``: the cache manifest with ``split``, restricted to the images in the split file,
+        and ``{split: CachedImages}``, whose items are ``(image, labels)``: a float32 tensor (1, *spatial) in
+        [0, 1] and a float32 vector with one entry per label (NaN where masked).
+
+    Raises:
+        ManifestError: images of the split file are missing from the cache.
     """
     assignment = pd.read_parquet(split_path, columns=["image_id", "split"])
     manifest = pd.read_parquet(manifest_path).merge(assignment, on="image_id", how="inner", validate="one_to_one")

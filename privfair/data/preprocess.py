@@ -204,6 +204,19 @@ def build_cache(
 
     Every image is tried; unreadable ones are then reported together (the first few and the count) and neither
     file is left behind.
+
+    Args:
+        manifest: the standardised manifest (:mod:`privfair.data.manifest`), one row per image; ``path`` is read.
+        options: the dataset's ``preprocess`` config: ``spatial_size`` (2 or 3 entries, pixels or voxels),
+            ``cache_dtype`` and, optionally, ``histogram_equalize`` (2D) or ``pixdim`` (mm) and ``hu_window`` (3D CT).
+        cache_path: the ``.npy`` array to write, shape (N, 1, *spatial_size), row ``i`` the image of row ``i``.
+        manifest_path: the Parquet file to write: ``manifest`` plus ``cache_index``.
+        num_workers: data-loader worker processes that transform images (0: in this process).
+        batch_size: images per worker batch.
+
+    Raises:
+        ConfigError: ``preprocess.spatial_size`` has neither 2 nor 3 entries.
+        ManifestError: an image cannot be read or transformed, or comes out in another shape.
     """
     dataset = _Indexed(manifest["path"].tolist(), build_transforms(options))
     dtype = np.dtype(options["cache_dtype"])

@@ -18,7 +18,24 @@ from privfair.data.manifest import OFFICIAL_SPLIT, SPLITS, assert_patient_level,
 def split_patients(
     manifest: pd.DataFrame, fractions: dict[str, float], seed: int, source: str = "manifest"
 ) -> pd.DataFrame:
-    """Return ``manifest`` with a ``split`` column; patients are shuffled by ``seed`` and cut by ``fractions``."""
+    """Return ``manifest`` with a ``split`` column; patients are shuffled by ``seed`` and cut by ``fractions``.
+
+    With an ``official_split`` column the official test (and validation, if any) split is kept; see the module.
+
+    Args:
+        manifest: the standardised manifest, one row per image, with ``patient_id`` and ``label_<finding>`` columns.
+        fractions: ``{"train": ..., "val": ..., "test": ...}``, summing to 1.
+        seed: seed of the patient shuffle; the result does not depend on the row order of ``manifest``.
+        source: what to name in error messages (the manifest's path).
+
+    Returns:
+        A copy of ``manifest`` with ``split`` ("train", "val" or "test"), the same for all images of a patient.
+
+    Raises:
+        ConfigError: ``fractions`` does not name exactly the three splits or does not sum to 1.
+        ManifestError: the official split is incomplete or splits a patient, a split is empty, or a split lacks
+            one of the two classes of a label.
+    """
     if sorted(fractions) != sorted(SPLITS) or not np.isclose(sum(fractions.values()), 1.0):
         raise ConfigError(f"split.fractions must give {list(SPLITS)} summing to 1, got {fractions}")
     if OFFICIAL_SPLIT in manifest.columns:

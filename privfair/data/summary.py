@@ -45,7 +45,18 @@ def _split_rows(split: str, rows: pd.DataFrame) -> list[tuple]:
 
 def summary_table(split_manifest: pd.DataFrame, dropped: pd.DataFrame) -> pd.DataFrame:
     """Counts and distributions per split and over all images; the rows that ``on_invalid`` dropped or kept with
-    an unknown value, per check (split ``all``, variables "dropped" and "kept as unknown")."""
+    an unknown value, per check (split ``all``, variables "dropped" and "kept as unknown").
+
+    Args:
+        split_manifest: the manifest with ``split``, one row per image (``patient_id``, ``age`` in years, ``sex``,
+            ``label_<finding>``).
+        dropped: ingest's ``on_invalid`` report, with columns ``action``, ``check`` and ``rows`` (a count).
+
+    Returns:
+        A tidy table, columns ``split, variable, statistic, value``: per split and for ``all``, images and patients
+        (count), age (mean, sd, missing), sex (F, M, unknown) and per label (positives, prevalence among known
+        labels, masked); then one row per ingest (action, check) with its summed row count.
+    """
     rows = []
     for split in SPLITS:
         rows += _split_rows(split, split_manifest[split_manifest["split"] == split])
@@ -77,17 +88,42 @@ def summary_view(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame, dataset: str) -> str:
-    """The summary as a Markdown page headed by the dataset's name."""
+    """The summary as a Markdown page headed by the dataset's name.
+
+    Args:
+        table: a :func:`summary_table`.
+        dataset: the dataset's name, for the heading.
+
+    Returns:
+        A ``# Dataset summary: <dataset>`` heading and a pipe table, one row per (variable, statistic), one column
+        per split.
+    """
     return f"# Dataset summary: {dataset}\n\n" + markdown_table(summary_view(table), ("Variable", "Statistic"))
 
 
 def to_latex(table: pd.DataFrame, caption: str | None = None) -> str:
-    """The summary as a booktabs LaTeX table."""
+    """The summary as a booktabs LaTeX table.
+
+    Args:
+        table: a :func:`summary_table`.
+        caption: the table's caption, or None for none.
+
+    Returns:
+        The LaTeX source (needs ``\\usepackage{booktabs}``), one row per (variable, statistic), one column per split.
+    """
     return latex_table(summary_view(table), caption)
 
 
 def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf) -> None:
-    """Age and co-morbidity of train vs test, sex per split, label prevalence per split (2 × 2 panels)."""
+    """Age and co-morbidity of train vs test, sex per split, label prevalence per split (2 × 2 panels).
+
+    Args:
+        split_manifest: the manifest with ``split``, one row per image (``patient_id``, ``age`` in years, ``sex``,
+            ``comorbidity``, ``label_<finding>``).
+        dataset: the dataset's name, for the title.
+        path_png: the PNG to write (200 dpi).
+        path_pdf: the PDF to write.
+    """
     by_split = {s: split_manifest[split_manifest["split"] == s] for s in SPLITS}
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7.2, 5.6))

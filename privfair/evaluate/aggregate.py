@@ -45,8 +45,15 @@ def _as_float(value) -> float:
 def run_table(summaries: list[pd.DataFrame], records: list[dict]) -> pd.DataFrame:
     """Stack per-run summaries (from ``evaluate_predictions``), each tagged with its privacy record.
 
-    One row per (run, label, metric): columns ``dataset, epsilon, seed`` + the summary
-    columns + ``epsilon_spent, delta, noise_multiplier``.
+    Args:
+        summaries: one ``summary`` of :func:`privfair.evaluate.metrics.evaluate_predictions` per run.
+        records: the runs' privacy records (:func:`privfair.train.privacy.read_record`), in the same order; each
+            needs ``dataset``, ``epsilon`` and ``seed``, and may have ``epsilon_spent``, ``delta`` and
+            ``noise_multiplier`` (NaN when absent or None).
+
+    Returns:
+        One row per (run, label, metric): columns ``dataset, epsilon, seed`` + the summary columns +
+        ``epsilon_spent, delta, noise_multiplier``.
     """
     if len(summaries) != len(records):
         raise ValueError(f"got {len(summaries)} summaries but {len(records)} privacy records")
@@ -92,11 +99,19 @@ def _seed_averaged_bootstrap(bootstraps: dict, dataset: str, epsilon: float, see
 def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -> pd.DataFrame:
     """Macro AUROC per (dataset, epsilon) with paired bootstrap CIs for the drop versus non-private.
 
-    ``runs`` is a :func:`run_table`; ``bootstraps`` maps ``(dataset, epsilon, seed)`` to that
-    run's bootstrap table. ``drop`` = auroc_mean - auroc_mean of the dataset's epsilon=inf row
-    (0 for that row itself, NaN when the dataset has none); its CI comes from the per-resample
-    difference of seed-averaged macro AUROCs, which is valid because resamples are shared.
-    Rows are sorted by dataset, then epsilon (inf last).
+    ``drop`` = auroc_mean - auroc_mean of the dataset's epsilon=inf row (0 for that row itself, NaN when the
+    dataset has none); its CI comes from the per-resample difference of seed-averaged macro AUROCs, which is valid
+    because resamples are shared.
+
+    Args:
+        runs: a :func:`run_table`.
+        bootstraps: ``(dataset, epsilon, seed)`` -> that run's ``bootstrap`` table (``resample, label, auroc``).
+        ci: level of the percentile intervals, in (0, 1).
+
+    Returns:
+        One row per (dataset, epsilon), sorted by dataset, then epsilon (inf last), with columns
+        ``dataset, epsilon, n_seeds, auroc_mean, auroc_sd`` (ddof=1), ``ci_low, ci_high`` (of the seed-averaged
+        macro AUROC), ``drop, drop_ci_low, drop_ci_high, epsilon_spent_max, delta, noise_multiplier_mean, ci_level``.
     """
     groups = _macro_auroc(runs).groupby(["dataset", "epsilon"], sort=True)
     means = groups["value"].mean()
@@ -138,9 +153,15 @@ def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0
 def per_label_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -> pd.DataFrame:
     """Test AUROC per (dataset, epsilon, label) over seeds (macro excluded).
 
-    Columns ``dataset, epsilon, label, n_seeds, auroc_mean, auroc_sd`` (ddof=1) and
-    ``ci_low, ci_high``: percentile CI of the per-resample AUROC averaged over seeds, as for
-    the macro AUROC. Labels keep their order of appearance (the predictions' column order).
+    Args:
+        runs: a :func:`run_table`.
+        bootstraps: ``(dataset, epsilon, seed)`` -> that run's ``bootstrap`` table (``resample, label, auroc``).
+        ci: level of the percentile intervals, in (0, 1).
+
+    Returns:
+        Columns ``dataset, epsilon, label, n_seeds, auroc_mean, auroc_sd`` (ddof=1) and ``ci_low, ci_high``:
+        percentile CI of the per-resample AUROC averaged over seeds, as for the macro AUROC. Rows are sorted by
+        dataset, then epsilon; labels keep their order of appearance (the predictions' column order).
     """
     auroc = runs[(runs["metric"] == "auroc") & (runs["label"] != MACRO)]
     groups = auroc.groupby(["dataset", "epsilon", "label"], sort=False)
@@ -159,7 +180,15 @@ def per_label_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -
 
 
 def utility_view(table: pd.DataFrame) -> pd.DataFrame:
-    """A :func:`privacy_utility_table` or :func:`per_label_table` as formatted cells with readable headers."""
+    """A :func:`privacy_utility_table` or :func:`per_label_table` as formatted cells with readable headers.
+
+    Args:
+        table: either table; a header is shown only when the column it formats is present.
+
+    Returns:
+        One row per row of ``table``, all cells strings; the CI header names the level when ``ci_level`` is
+        present (e.g. "95% CI"), and the non-private row's change reads "reference".
+    """
     ci = ci_header(table)
     # (header, column that must be present for it to be shown, cell formatter)
     columns = [
@@ -179,7 +208,18 @@ def utility_view(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per trained model: the privacy it spent, as recorded during training."""
+    """One row per trained model: the privacy it spent, as recorded during training.
+
+    Args:
+        records: the runs' privacy records (:func:`privfair.train.privacy.read_record`), each with ``dataset``
+            and ``seed``.
+
+    Returns:
+        ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: ``numbers`` sorted by dataset, epsilon and
+        seed, with columns ``dataset, epsilon, seed, epsilon_spent, delta, noise_multiplier, sample_rate, steps,
+        epochs, accountant, max_grad_norm, n_train, max_images_per_patient`` (NaN where a record lacks one);
+        ``view`` the same rows formatted, without ``epochs`` and ``n_train``.
+    """
     columns = [
         "dataset",
         "epsilon",

@@ -154,15 +154,23 @@ def evaluate_predictions(
     ``patient_id`` order, so runs evaluated on the same test set with the same ``(n_bootstrap, seed)`` share
     resamples (paired), regardless of row order.
 
-    Returns ``(summary, bootstrap)``:
+    Args:
+        predictions: a predictions table (:func:`privfair.train.predict.predictions_table`) with ``split``,
+            ``image_id``, ``patient_id`` and ``true_<label>``/``score_<label>`` per label; ``val`` and ``test`` rows.
+        n_bootstrap: number of bootstrap resamples of the test patients.
+        seed: seed of the resamples.
+        ci: level of the percentile intervals, in (0, 1).
 
-    - ``summary``: one row per (label, metric) with columns ``label, metric, value,
-      boot_mean, ci_low, ci_high, n_valid``; metrics are auroc, accuracy, sensitivity,
-      specificity and threshold per label, plus auroc for label ``"macro"`` (mean of the
-      per-label AUROCs). The bootstrap columns are filled for auroc rows only.
-    - ``bootstrap``: columns ``resample, label, auroc``, one row per resample and label
-      (``"macro"`` included). A resample in which a label lacks a class has NaN AUROC for
-      that label and for macro; CIs use only the valid resamples (``n_valid``).
+    Returns:
+        ``(summary, bootstrap)``:
+
+        - ``summary``: one row per (label, metric) with columns ``label, metric, value, boot_mean, ci_low, ci_high,
+          n_valid``; metrics are auroc, accuracy, sensitivity, specificity and threshold (Youden's J on validation)
+          per label, plus auroc for label ``"macro"`` (mean of the per-label AUROCs). The bootstrap columns are
+          filled for auroc rows only.
+        - ``bootstrap``: columns ``resample, label, auroc``, one row per resample and label (``"macro"`` included).
+          A resample in which a label lacks a class has NaN AUROC for that label and for macro; CIs use only the
+          valid resamples (``n_valid``).
     """
     for column in ("split", "image_id", "patient_id"):
         if column not in predictions.columns:

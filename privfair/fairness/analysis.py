@@ -74,7 +74,15 @@ FAMILIES = {
 
 
 def run_quantities(group_table: pd.DataFrame) -> pd.DataFrame:
-    """Group metrics plus the gaps and fairness differences derived from them, for one run."""
+    """Group metrics plus the gaps and fairness differences derived from them, for one run.
+
+    Args:
+        group_table: the run's :func:`privfair.fairness.metrics.group_metrics` table.
+
+    Returns:
+        ``group_table`` followed by rows of kind ``gap`` and ``fairness``
+        (:func:`privfair.fairness.metrics.derived_quantities`), same columns, ``bootstrap`` arrays included.
+    """
     return pd.concat([group_table, derived_quantities(group_table)], ignore_index=True)
 
 
@@ -137,8 +145,23 @@ def _dataset_summary(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame
 
 def summarise(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: str, alpha: float) -> pd.DataFrame:
     """One row per (dataset, ε, quantity): seed mean and SD, bootstrap CI, p for zero (gaps), and the paired
-    DP − non-private difference with its CI and p-value. ``quantities`` maps (dataset, ε, seed) to
-    :func:`run_quantities` tables."""
+    DP − non-private difference with its CI and p-value.
+
+    CIs and p-values are NaN where fewer than half of the resamples are defined; the two families of tests are
+    described in the module docstring.
+
+    Args:
+        quantities: (dataset, ε, seed) -> that run's :func:`run_quantities` table.
+        ci: level of the percentile intervals, in (0, 1).
+        correction: the multiple-testing correction, "holm" or "benjamini_hochberg".
+        alpha: a quantity is flagged when its adjusted p-value is below this.
+
+    Returns:
+        Columns ``dataset, epsilon, kind, attribute, group, label, metric, n, n_groups, reason, n_seeds, mean, sd``
+        (ddof=1; NaN with one seed), ``n_valid, ci_low, ci_high, p_zero`` (gaps only), ``p_zero_adjusted, flagged,
+        diff, diff_ci_low, diff_ci_high, p_diff, p_diff_adjusted, diff_flagged`` (the ``diff`` columns NaN for ε = ∞
+        and where the dataset has no non-private run) and ``ci_level``.
+    """
     datasets = sorted({key[0] for key in quantities})
     summary = pd.concat(
         [_dataset_summary({k: t for k, t in quantities.items() if k[0] == d}, ci).assign(dataset=d) for d in datasets],
@@ -154,7 +177,18 @@ def summarise(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: s
 
 
 def training_counts(manifest: pd.DataFrame, split: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """Training images per (attribute, group) and training positives per label: the x of the drop-vs-size r."""
+    """Training images per (attribute, group) and training positives per label: the x of the drop-vs-size r.
+
+    Args:
+        manifest: the dataset's manifest (one row per image, the attribute and ``label_<finding>`` columns).
+        split: the split table, with ``image_id`` and ``split``; images of the manifest not in it are not counted.
+        spec: the ``fairness`` config that defines the groups.
+
+    Returns:
+        Columns ``counted`` ("group" or "label"), ``attribute, group`` (None for labels), ``label`` (None for
+        groups) and ``n_train``: per group of every attribute and intersection (unknown and unbinned groups
+        included), its training images; per label, its positive training images.
+    """
     train = manifest.merge(split[["image_id", "split"]], on="image_id", validate="one_to_one")
     train = train[train["split"] == "train"]
     groups = assign_groups(train, spec)
@@ -179,7 +213,18 @@ def training_counts(manifest: pd.DataFrame, split: pd.DataFrame, spec: dict) -> 
 def correlations(summary: pd.DataFrame, counts: dict[str, pd.DataFrame], *, ci: float) -> pd.DataFrame:
     """Pearson's r of (a) ε against each performance gap, over the DP budgets (seed means: seeds of one budget are
     not independent points); (b) the DP-induced AUROC change (DP − non-private, as everywhere: negative when DP is
-    worse) against the training count, over the labels and over the groups of each attribute."""
+    worse) against the training count, over the labels and over the groups of each attribute.
+
+    Args:
+        summary: a :func:`summarise` table.
+        counts: dataset -> its :func:`training_counts` table; every dataset of ``summary`` needs one.
+        ci: level of the Fisher-z intervals of r, in (0, 1).
+
+    Returns:
+        Columns ``dataset, epsilon`` (NaN for ε vs gap, which spans the DP budgets), ``relation``
+        ("epsilon_vs_gap", "auroc_drop_vs_training_positives" or "auroc_drop_vs_training_images"), ``attribute,
+        group, label, metric, n_points, r, r_ci_low, r_ci_high, p_value, reason`` (why r is NaN) and ``ci_level``.
+    """
     rows = []
     for dataset, block in summary.groupby("dataset", sort=True):
         gaps = block[(block["kind"] == "gap") & np.isfinite(block["epsilon"])]

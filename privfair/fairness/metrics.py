@@ -61,7 +61,14 @@ GROUP_COLUMNS = KEY_COLUMNS + ["value", "n", "n_pos", "n_neg", "n_groups", "reas
 
 
 def thresholds_from_summary(summary: pd.DataFrame) -> dict[str, float]:
-    """label -> operating threshold, from an evaluation summary (chosen on validation)."""
+    """label -> operating threshold, from an evaluation summary (chosen on validation).
+
+    Args:
+        summary: the ``summary`` of :func:`privfair.evaluate.metrics.evaluate_predictions` (``label, metric, value``).
+
+    Returns:
+        ``{label: threshold}`` from its ``threshold`` rows; predict positive when score >= threshold.
+    """
     rows = summary[summary["metric"] == "threshold"]
     return dict(zip(rows["label"], rows["value"].astype(float)))
 
@@ -150,12 +157,24 @@ def group_metrics(
 ) -> pd.DataFrame:
     """Test-split metrics of every (attribute, group, label), with their bootstrap resamples.
 
-    One row per (attribute, group, label, metric): ``value`` (point estimate; NaN if not available), ``n``,
-    ``n_pos``, ``n_neg`` (test images), ``reason`` (why not available; for ``macro``, which labels it averages when
-    not all), and ``bootstrap`` (an array of ``n_bootstrap`` resampled values, the resamples of
-    :func:`privfair.evaluate.metrics.evaluate_predictions`). ``macro`` is the mean over the labels available in every
-    recorded group of the attribute, so that groups are compared on the same labels; for multi-label tasks, label
-    ``any`` holds the underdiagnosis rate: the share of images with at least one finding called finding-free.
+    ``macro`` is the mean over the labels available in every recorded group of the attribute, so that groups are
+    compared on the same labels; for multi-label tasks, label ``any`` holds the underdiagnosis rate: the share of
+    images with at least one finding called finding-free.
+
+    Args:
+        predictions: a predictions table (``split``, ``image_id``, ``patient_id``, the attribute columns and
+            ``true_<label>``/``score_<label>``); only its ``test`` rows are used.
+        thresholds: label -> operating threshold (:func:`thresholds_from_summary`).
+        spec: the ``fairness`` config: ``attributes``, ``intersections``, ``min_group_size`` (``positives``,
+            ``negatives``) and ``ece_bins``.
+        n_bootstrap: number of resamples; with ``seed``, the same as in the evaluation, to share its resamples.
+        seed: seed of the resamples.
+
+    Returns:
+        One row per (attribute, group, label, metric), attribute ``overall`` (group ``all``) first, with columns
+        ``kind`` ("group"), ``attribute, group, label, metric, value`` (point estimate; NaN if not available),
+        ``n, n_pos, n_neg`` (test images), ``n_groups`` (NaN), ``reason`` (why not available; for ``macro``, which
+        labels it averages when not all) and ``bootstrap`` (a float32 array of ``n_bootstrap`` resampled values).
     """
     labels = labels_of(predictions)
     missing = [label for label in labels if label not in thresholds]
@@ -339,7 +358,17 @@ def nothing_to_group_by(attributes: list[str], dataset: str) -> str:
 
 
 def attribute_notes(metrics: pd.DataFrame, spec: dict, dataset: str) -> list[str]:
-    """Why some configured attributes have no gaps for this dataset, one sentence each."""
+    """Why some configured attributes have no gaps for this dataset, one sentence each.
+
+    Args:
+        metrics: a :func:`group_metrics` table.
+        spec: the ``fairness`` config it was made with.
+        dataset: the dataset's name, which starts each sentence.
+
+    Returns:
+        Sentences without a final full stop (for ``notes`` of :func:`privfair.core.tables.write_table`): comorbidity
+        left out of a single-label task, and attributes with no recorded group (every test image unknown).
+    """
     labels = sorted(set(metrics["label"]) - {MACRO, ANY_FINDING})
     notes = [f"{dataset}: {note}" for note in applicable_spec(spec, labels)[1]]
     unrecorded = unrecorded_attributes(metrics)

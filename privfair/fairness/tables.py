@@ -16,7 +16,16 @@ def _macro(summary: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def performance_gap_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Macro-AUROC performance gap of every group and budget (the reference study's fairness measure)."""
+    """Macro-AUROC performance gap of every group and budget (the reference study's fairness measure).
+
+    Args:
+        summary: a :func:`privfair.fairness.analysis.summarise` table.
+
+    Returns:
+        ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: the summary's ``gap`` rows of macro AUROC
+        (all its columns), and per row dataset, attribute, group, ε, gap (mean ± SD over seeds), CI, the adjusted
+        p-value of "gap = 0" and the paired change from non-private.
+    """
     rows = _macro(summary, "gap")
     rows = rows[rows["metric"] == "auroc"]
     ci = ci_header(summary)
@@ -36,7 +45,16 @@ def performance_gap_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
 
 
 def fairness_metric_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The standard fairness differences (macro over labels) per attribute and budget."""
+    """The standard fairness differences (macro over labels) per attribute and budget.
+
+    Args:
+        summary: a :func:`privfair.fairness.analysis.summarise` table.
+
+    Returns:
+        ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: the summary's macro ``fairness`` rows (all
+        its columns), and per row dataset, attribute, metric, ε, value (mean ± SD over seeds), CI, the paired change
+        from non-private and its adjusted p-value.
+    """
     rows = _macro(summary, "fairness")
     ci = ci_header(summary)
     return rows, view(
@@ -55,7 +73,17 @@ def fairness_metric_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
 
 
 def p_value_table(summary: pd.DataFrame, method: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """DP vs non-private: macro AUROC of every group and every AUROC gap, with raw and adjusted p-values."""
+    """DP vs non-private: macro AUROC of every group and every AUROC gap, with raw and adjusted p-values.
+
+    Args:
+        summary: a :func:`privfair.fairness.analysis.summarise` table.
+        method: the multiple-testing correction the summary used (e.g. "holm"), for the header.
+
+    Returns:
+        ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: the macro-AUROC ``group`` and ``gap`` rows
+        that have a DP-vs-non-private p-value (all the summary's columns), and per row dataset, ε, quantity,
+        attribute, group, the paired change with its CI, p, adjusted p and whether it is flagged.
+    """
     rows = summary[
         (summary["label"] == MACRO)
         & (summary["metric"] == "auroc")
@@ -79,15 +107,24 @@ def p_value_table(summary: pd.DataFrame, method: str) -> tuple[pd.DataFrame, pd.
 
 
 def correlation_table(correlations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Pearson's r: ε vs macro-AUROC gaps, and AUROC drop vs training count (labels, groups)."""
+    """Pearson's r: ε vs macro-AUROC gaps, and AUROC drop vs training count (labels, groups).
+
+    Args:
+        correlations: a :func:`privfair.fairness.analysis.correlations` table.
+
+    Returns:
+        ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: its rows (ε-vs-gap rows of macro AUROC
+        only, all columns), and per row dataset, relation, ε ("DP runs" for ε vs gap), attribute, group, number of
+        points, r with its CI ("n/a" when undefined), p and the reason r is not defined, if any.
+    """
     rows = correlations[
         (correlations["relation"] != "epsilon_vs_gap")
         | ((correlations["label"] == MACRO) & (correlations["metric"] == "auroc"))
     ]
     relation = {
         "epsilon_vs_gap": "ε vs AUROC gap",
-        "auroc_drop_vs_training_positives": "AUROC drop vs training positives",
-        "auroc_drop_vs_training_images": "AUROC drop vs training images",
+        "auroc_drop_vs_training_positives": "AUROC Δ (DP − non-private) vs training positives",
+        "auroc_drop_vs_training_images": "AUROC Δ (DP − non-private) vs training images",
     }
     return rows, view(
         rows,

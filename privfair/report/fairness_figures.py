@@ -44,7 +44,18 @@ def _line_with_band(ax, rows: pd.DataFrame, positions, color, label, value="mean
 
 
 def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None:
-    """Macro-AUROC performance gap of each group of ``attribute`` against ε, one panel per dataset."""
+    """Macro-AUROC performance gap of each group of ``attribute`` against ε, one panel per dataset.
+
+    Args:
+        summary: a :func:`privfair.fairness.analysis.summarise` table (``mean``, ``ci_low``, ``ci_high``,
+            ``ci_level``).
+        attribute: the attribute (or intersection) whose groups to plot; for sex, the one F − M gap.
+        path_png: the PNG to write (300 dpi).
+        path_pdf: the PDF to write.
+
+    Each group is a line of seed means over a band of its bootstrap CI, with a line at zero; a dataset with no gap
+    for ``attribute`` gets a panel that says so.
+    """
     rows = summary[
         (summary["kind"] == "gap")
         & (summary["attribute"] == attribute)
@@ -75,7 +86,16 @@ def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None
 
 
 def plot_fairness_metrics(summary: pd.DataFrame, path_png, path_pdf) -> None:
-    """Standard fairness differences (macro over labels) against ε: a row of attributes per dataset."""
+    """Standard fairness differences (macro over labels) against ε: a row of attributes per dataset.
+
+    Args:
+        summary: a :func:`privfair.fairness.analysis.summarise` table.
+        path_png: the PNG to write (300 dpi).
+        path_pdf: the PDF to write.
+
+    One panel per (dataset, attribute), with a line of seed means over a band of its CI for each of statistical
+    parity, equal-opportunity and equalized-odds difference and the AUROC gap; one legend under the figure.
+    """
     rows = summary[(summary["kind"] == "fairness") & (summary["label"] == MACRO) & summary["metric"].isin(METRIC_NAMES)]
     attributes = [a for a in dict.fromkeys(summary["attribute"]) if a != OVERALL]
     datasets = list(dict.fromkeys(summary["dataset"]))
@@ -95,7 +115,18 @@ def plot_fairness_metrics(summary: pd.DataFrame, path_png, path_pdf) -> None:
 
 
 def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, path_png, path_pdf) -> None:
-    """Per label: test AUROC against training positives, non-private and each DP model joined by a line."""
+    """Per label: test AUROC against training positives, non-private and each DP model joined by a line.
+
+    Args:
+        summary: a :func:`privfair.fairness.analysis.summarise` table; its overall per-label AUROC rows are used.
+        counts: the :func:`privfair.fairness.analysis.training_counts` tables of all datasets, stacked, with a
+            ``dataset`` column.
+        path_png: the PNG to write (300 dpi).
+        path_pdf: the PDF to write.
+
+    One panel per dataset, training positives on a log x axis: non-private points hollow, DP points coloured by ε
+    (viridis), each label annotated.
+    """
     rows = summary[
         (summary["kind"] == "group")
         & (summary["attribute"] == OVERALL)
@@ -113,7 +144,7 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
                 "n_train"
             ]
             finite = sorted(e for e in block["epsilon"].unique() if math.isfinite(e))
-            colours = dict(zip(finite, matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, max(len(finite), 1)))))
+            colors = dict(zip(finite, matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, max(len(finite), 1)))))
             for label, points in block.groupby("label", sort=False):
                 x = label_counts.get(label, np.nan)
                 points = points.sort_values("epsilon")
@@ -125,8 +156,8 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
                         point["mean"],
                         s=14,
                         zorder=2,
-                        facecolor=colours[point["epsilon"]] if private else "white",
-                        edgecolor=colours[point["epsilon"]] if private else NON_PRIVATE_COLOR,
+                        facecolor=colors[point["epsilon"]] if private else "white",
+                        edgecolor=colors[point["epsilon"]] if private else NON_PRIVATE_COLOR,
                         label=f"ε = {point['epsilon']:g}" if private else "Non-private",
                     )
                 ax.annotate(label, (x, points["mean"].max()), textcoords="offset points", xytext=(3, 3), fontsize=6)
@@ -143,10 +174,20 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
 
 def plot_roc_curves(models: dict[float, tuple[pd.DataFrame, dict]], dataset: str, path_png, path_pdf) -> None:
     """Test ROC curve of each label for each budget (``models``: ε -> (predictions, val thresholds)), with the
-    operating point chosen on validation marked."""
+    operating point chosen on validation marked.
+
+    Args:
+        models: ε -> (a predictions table, its label -> threshold dict from
+            :func:`privfair.fairness.metrics.thresholds_from_summary`); labels are those of the first model.
+        dataset: the dataset's name, for the panel titles.
+        path_png: the PNG to write (300 dpi).
+        path_pdf: the PDF to write.
+
+    One panel per label (at most four per row); masked (NaN) test labels are left out.
+    """
     labels = labels_of(next(iter(models.values()))[0])
     epsilons = sorted(models, key=lambda e: (math.isinf(e), e))
-    colours = dict(zip(epsilons, palette(len(epsilons))))
+    colors = dict(zip(epsilons, palette(len(epsilons))))
     with panel_figure([(dataset, label) for label in labels], path_png, path_pdf, ncols=min(len(labels), 4)) as panels:
         for (_, label), ax in panels.items():
             for epsilon in epsilons:
@@ -157,13 +198,13 @@ def plot_roc_curves(models: dict[float, tuple[pd.DataFrame, dict]], dataset: str
                 keep = ~np.isnan(y)
                 fpr, tpr, _ = roc_curve(y[keep], s[keep])
                 name = "non-private" if math.isinf(epsilon) else f"ε = {epsilon:g}"
-                ax.plot(fpr, tpr, color=colours[epsilon], label=name)
+                ax.plot(fpr, tpr, color=colors[epsilon], label=name)
                 called = s[keep] >= thresholds[label]
                 ax.plot(
                     called[y[keep] == 0].mean(),
                     called[y[keep] == 1].mean(),
                     marker="o",
-                    color=colours[epsilon],
+                    color=colors[epsilon],
                     markeredgecolor="black",
                 )
             ax.plot([0, 1], [0, 1], color="0.8", linewidth=0.8)

@@ -67,7 +67,8 @@ def plot_privacy_utility(table: pd.DataFrame, path_png, path_pdf) -> None:
             for _, row in non_private.iterrows():
                 ax.axhspan(row["ci_low"], row["ci_high"], color=NON_PRIVATE_COLOR, alpha=0.12, linewidth=0, label=np_ci)
                 ax.axhline(row["auroc_mean"], color=NON_PRIVATE_COLOR, linestyle="--", linewidth=0.9)
-            _points(ax, non_private, positions, NON_PRIVATE_COLOR, NP_MEAN, marker="s")
+            if not non_private.empty:
+                _points(ax, non_private, positions, NON_PRIVATE_COLOR, NP_MEAN, marker="s")
             epsilon_axis(ax, positions, "Test macro AUROC")
         # Entries are the same in every panel: one legend under the figure.
         figure_legend(panels, order=(DP_MEAN, dp_ci, NP_MEAN, np_ci), ncol=2 if len(panels) == 1 else 4)
@@ -97,6 +98,7 @@ def plot_per_label(per_label: pd.DataFrame, path_png, path_pdf) -> None:
                 _points(ax, points, positions, color, label)
                 for value in points.loc[points["epsilon"] == float("inf"), "auroc_mean"]:
                     ax.axhline(value, color=color, linestyle="--", linewidth=0.9)
-            ax.plot([], [], color=NON_PRIVATE_COLOR, linestyle="--", label="Non-private (dashed)")
+            if (rows["epsilon"] == float("inf")).any():
+                ax.plot([], [], color=NON_PRIVATE_COLOR, linestyle="--", label="Non-private (dashed)")
             epsilon_axis(ax, positions, "Test AUROC")
             panel_legend(ax, ncol=2)

@@ -164,6 +164,28 @@ def train_model(
     """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``.
 
     With ``resume_path`` the run saves its state there (see ``privfair.train.resume``) and continues from it if present.
+
+    Args:
+        cache_path: the preprocessed image array (see :func:`privfair.data.cache.load_splits`).
+        manifest_path: the cache's manifest.
+        split_path: the patient split; only its train and validation images are read.
+        settings: the dataset's ``training`` config, execution settings (``physical_batch_size``, ...) included.
+        epsilon: the privacy budget to spend over all epochs; ``math.inf`` trains without Opacus.
+        seed: seeds Python, NumPy and torch, and the data loader's shuffling.
+        log: called with one line of progress at a time.
+        resume_path: where to save the state every ``checkpoint_every_epochs`` epochs; None: no resuming.
+
+    Returns:
+        A :class:`TrainResult`: the weights of the best-validation epoch, the model spec, one history row per epoch
+        (``epoch, train_loss, val_auroc, epsilon_spent, seconds``), the :class:`PrivacyRecord` and the best epoch.
+
+    Raises:
+        ConfigError: an unknown optimiser or accountant, or δ not in (0, 1/N_train).
+        ManifestError: images of the split are missing from the cache.
+        TrainingError: the model diverged (non-finite validation outputs).
+        ResumeError: the state at ``resume_path`` belongs to another run or cannot be restored.
+        TrainingInterrupted: SIGTERM or SIGUSR1 arrived; with ``resume_path``, the state after the last complete
+            epoch (if any) is saved first.
     """
     generator = seed_everything(seed)
     device = device_for_run()
@@ -361,6 +383,16 @@ def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generato
 
 
 def save_checkpoint(path, result: TrainResult, provenance: dict | None = None) -> None:
+    """Save the trained model for :func:`privfair.train.predict.load_model`.
+
+    The checkpoint is a dict: ``state_dict`` (the best-validation weights), ``model`` (the spec to rebuild the
+    network: ``spatial_dims, in_channels, labels`` and the ``model`` config), ``best_epoch`` and ``provenance``.
+
+    Args:
+        path: the checkpoint file to write (``torch.save``, directly to ``path``).
+        result: the run's :class:`TrainResult`.
+        provenance: the code that trained it (:func:`privfair.core.provenance.provenance`); None saves ``{}``.
+    """
     torch.save(
         {
             "state_dict": result.state_dict,

@@ -62,7 +62,16 @@ class PrivacyRecord:
 
 
 def read_record(path) -> dict:
-    """A run's privacy record (JSON), with "inf" turned back into ``math.inf``."""
+    """A run's privacy record (JSON), with "inf" turned back into ``math.inf``.
+
+    Args:
+        path: the record written by the train rule: ``dataset``, ``seed``, ``best_epoch``, the fields of
+            :class:`PrivacyRecord` and the run's provenance.
+
+    Returns:
+        The record as a dict; every value that is the string "inf" (e.g. ``epsilon`` and ``epsilon_spent`` of a
+        non-private run) becomes ``math.inf``.
+    """
     with open(path) as f:
         record = json.load(f)
     return {k: (math.inf if v == "inf" else v) for k, v in record.items()}

@@ -11,7 +11,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from privfair.config import check_study, epsilon_label, parse_epsilon
+from privfair.config import adapter_schemas, check_study, epsilon_label, parse_epsilon
 from privfair.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,3 +120,35 @@ def test_each_adapter_gets_the_options_it_needs(example, edit, named):
     edit(next(iter(config["datasets"].values()))["source"])
     with pytest.raises(WorkflowError, match=named):
         validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "example, edit, message",
+    [
+        ("config", lambda s: s.update(adapter="nih"), r"'nih' is not one of \['synth_cxr'"),
+        ("config", lambda s: s.update(uncertain="zeros"), r"'uncertain' was unexpected"),
+        ("config", lambda s: s.update(on_invalid={"age": "drop"}), r"'on_invalid' was unexpected"),
+        ("config", lambda s: s["synthetic"].update(shape=[8, 8, 8]), r"'shape' was unexpected"),
+        ("nih_cxr14", lambda s: s.update(positive_grades=[3, 4]), r"'positive_grades' was unexpected"),
+        ("chexpert", lambda s: s.update(rater_vote="any"), r"'rater_vote' was unexpected"),
+        ("medmnist", lambda s: s.update(tumour_class=2), r"'tumour_class' was unexpected"),
+        ("config", lambda s: s.pop("positive_grades"), r"'positive_grades' is a required property"),
+        ("config", lambda s: s.pop("synthetic"), r"'synthetic' is a required property"),
+        ("hospital", lambda s: s.pop("table"), r"'table' is a required property"),
+        ("medmnist", lambda s: s.pop("file"), r"'file' is a required property"),
+    ],
+)
+def test_the_schema_names_a_key_of_another_adapter_or_a_missing_one(example, edit, message):
+    path = CONFIGS[0] if example == "config" else REPO / "config" / "examples" / f"{example}.yaml"
+    config = load(path)
+    edit(next(iter(config["datasets"].values()))["source"])
+    with pytest.raises(WorkflowError, match=message):
+        validate(config, SCHEMA)
+
+
+def test_check_study_takes_the_required_keys_from_the_schema():
+    assert "columns" in adapter_schemas()["manifest"]["required"]
+    config = load(REPO / "config" / "examples" / "hospital.yaml")
+    del config["datasets"]["hospital"]["source"]["columns"]
+    with pytest.raises(ConfigError, match=r"hospital\.source\.columns is required by adapter 'manifest'"):
+        check_study(config)

@@ -42,6 +42,28 @@ def read_table(path: Path, required: list[str], **read_options) -> pd.DataFrame:
     return table
 
 
+def resolve_paths(root: Path, relative: pd.Series, table_path: Path) -> pd.Series:
+    """Absolute image paths; a file listed in the table but absent on disk is an error, never a silent skip."""
+    paths = relative.map(lambda p: str((root / p).resolve()))
+    absent = [(row, p) for row, p in paths.items() if not Path(p).is_file()]
+    if absent:
+        row, path = absent[0]
+        raise ManifestError(f"{table_path}: line {row} refers to a missing image {path} ({len(absent)} missing)")
+    return paths
+
+
+def grades_to_labels(grades: pd.DataFrame, positive_grades: list[int], table_path: Path) -> pd.DataFrame:
+    """Binarise severity grades (the reference study counts grades 3 and 4 as positive)."""
+    numeric = grades.apply(pd.to_numeric, errors="coerce")
+    bad = numeric.isna() | ~numeric.isin(range(5))
+    if bad.to_numpy().any():
+        row, column = next((r, c) for c in bad.columns for r in bad.index[bad[c]])
+        raise ManifestError(
+            f"{table_path}: line {row}, column '{column}': grade must be 0-4, got {grades.at[row, column]!r}"
+        )
+    return numeric.isin(positive_grades).astype("int8").add_prefix(LABEL_PREFIX)
+
+
 def find_table(root: Path, name: str | None, pattern: str) -> Path:
     """``root/name`` when configured, else the one file matching ``pattern`` (e.g. ``Data_Entry_2017*.csv*``)."""
     if name:

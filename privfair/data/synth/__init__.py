@@ -1,9 +1,10 @@
-"""Deterministic synthetic datasets shaped like hospital exports (nothing is downloaded)."""
+"""Deterministic synthetic datasets shaped like hospital exports (nothing is downloaded).
+
+Each generator is registered with the adapter that reads its export (``privfair.data.adapters.ADAPTERS``, field
+``generate``): ``synth_cxr`` -> :func:`generate_synth_cxr`, ``synth_ct`` -> :func:`generate_synth_ct`.
+"""
 
 from .ct import generate_synth_ct
 from .cxr import generate_synth_cxr
 
-# Source adapter name (config ``source.adapter``) -> generator writing that export.
-GENERATORS = {"synth_cxr": generate_synth_cxr, "synth_ct": generate_synth_ct}
-
-__all__ = ["GENERATORS", "generate_synth_ct", "generate_synth_cxr"]
+__all__ = ["generate_synth_ct", "generate_synth_cxr"]

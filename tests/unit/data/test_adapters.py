@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from helpers.exports import (
     HOSPITAL_FINDINGS,
     hospital_options,
@@ -19,6 +22,8 @@ from helpers.exports import (
     write_vindr,
 )
 
+from privfair.core.errors import ConfigError
+from privfair.data.adapters import ADAPTERS, get_adapter
 from privfair.data.adapters.vindr_cxr import dicom_age
 from privfair.data.cache import CachedImages
 from privfair.data.ingest import ingest
@@ -26,6 +31,7 @@ from privfair.data.preprocess import build_cache
 from privfair.data.split import split_patients
 
 RADIOGRAPH = {"spatial_size": [16, 16], "cache_dtype": "uint8"}
+SCHEMA = Path(__file__).resolve().parents[3] / "config" / "schema.yaml"
 
 
 def cache_of(manifest, tmp_path, options=RADIOGRAPH):
@@ -166,3 +172,22 @@ def test_medmnist_2d_colour_and_3d_without_demographics_through_split_and_cache(
     image, label = images[0]
     assert image.shape == (1, *spatial_size) and 0.0 <= image.min() and image.max() <= 1.0
     assert label.tolist() == [1.0, 0.0, 0.0]
+
+
+def test_the_registry_and_the_schema_list_the_same_adapters():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    source = schema["$defs"]["dataset"]["properties"]["source"]
+    assert sorted(source["properties"]["adapter"]["enum"]) == sorted(ADAPTERS)
+    branches = {branch["if"]["properties"]["adapter"]["const"]: branch["then"]["$ref"] for branch in source["allOf"]}
+    assert branches == {name: f"#/$defs/source_{name}" for name in ADAPTERS}
+    for name, adapter in ADAPTERS.items():
+        own = schema["$defs"][f"source_{name}"]
+        assert adapter.name == name and own["properties"]["adapter"] == {"const": name}
+        assert own["additionalProperties"] is False and "adapter" in own["required"]
+        assert (adapter.generate is not None) == ("synthetic" in own["required"])  # generated <=> has settings for it
+
+
+def test_an_unknown_adapter_is_named_with_the_known_ones():
+    assert get_adapter("synth_ct") is ADAPTERS["synth_ct"]
+    with pytest.raises(ConfigError, match=r"source\.adapter: unknown adapter 'nih'; known: \['chexpert'"):
+        get_adapter("nih")

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from privfair.core.errors import ConfigError, ManifestError
+from privfair.data.adapters.synthetic import SYNTH_CXR_FINDINGS
 from privfair.data.cache import load_splits
-from privfair.data.ingest import SYNTH_CXR_FINDINGS, ingest
+from privfair.data.ingest import ingest
 from privfair.data.manifest import assert_patient_level
 from privfair.data.preprocess import build_cache, build_transforms
 from privfair.data.split import split_patients

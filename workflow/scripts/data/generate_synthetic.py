@@ -1,9 +1,9 @@
 from privfair.core.step import run_step
-from privfair.data.synth import GENERATORS
+from privfair.data.adapters import get_adapter
 
 
 def main(snakemake):
-    GENERATORS[snakemake.params.adapter](snakemake.output[0], **snakemake.params.synthetic)
+    get_adapter(snakemake.params.adapter).generate(snakemake.output[0], **snakemake.params.synthetic)
 
 
 run_step(snakemake, main)

@@ -14,7 +14,9 @@ def main(snakemake):
     outputs = {
         snakemake.output.csv: lambda p: table.to_csv(p, index=False),
         snakemake.output.md: lambda p: p.write_text(to_markdown(table, snakemake.wildcards.dataset)),
-        snakemake.output.tex: lambda p: p.write_text(to_latex(table)),
+        snakemake.output.tex: lambda p: p.write_text(
+            to_latex(table, f"What went into {snakemake.wildcards.dataset}, per split.")
+        ),
     }
     for path, write in outputs.items():
         with atomic_output(path) as partial:

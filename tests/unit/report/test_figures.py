@@ -1,0 +1,295 @@
+"""The report's figures, drawn from tables made by the real upstream functions on tiny synthetic runs.
+
+The tables go through CSV and back as the workflow's plotting scripts read them. Every ``plot_*`` function must write
+a PNG and a PDF for a full grid, for a dataset with only the non-private model and for one with only DP models; the
+drawn figures (captured as they are saved) are inspected for the ε axis's "∞" tick and for empty panels that say why.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from privfair.core import style
+from privfair.evaluate.aggregate import per_label_table, privacy_utility_table, run_table
+from privfair.evaluate.metrics import evaluate_predictions
+from privfair.fairness.analysis import run_quantities, summarise, training_counts
+from privfair.fairness.metrics import group_metrics, thresholds_from_summary
+from privfair.report import fairness_figures, utility_figures
+from privfair.report.fairness_figures import (
+    plot_auroc_vs_training_count,
+    plot_fairness_metrics,
+    plot_gaps,
+    plot_roc_curves,
+)
+from privfair.report.utility_figures import DP_MEAN, NP_MEAN, plot_per_label, plot_privacy_utility
+
+SPEC = {
+    "attributes": {"sex": {}, "age": {"bins": [0, 50, 100]}},
+    "intersections": [],
+    "min_group_size": {"positives": 2, "negatives": 2},
+    "ece_bins": 10,
+}
+LABELS = ("effusion", "nodule")
+NOISE = {1.0: 2.0, 10.0: 1.0, math.inf: 0.4}  # score noise per budget
+# chest records sex and age; knee records age only (no sex gap can be formed), and was trained with one seed.
+SEEDS = {"chest": (0, 1), "knee": (0,)}
+N_BOOTSTRAP = 50
+PNG_MAGIC, PDF_MAGIC = b"\x89PNG\r\n\x1a\n", b"%PDF-"
+CSV_READ = {"keep_default_na": False, "na_values": [""]}  # as the fairness plotting scripts read their tables
+
+
+def predictions(dataset: str, noise: float, seed: int, n: int = 240) -> pd.DataFrame:
+    """Val and test rows of one model: images and truth are the dataset's, the score noise is the model's."""
+    rng = np.random.default_rng(len(dataset))
+    frame = pd.DataFrame(
+        {
+            "image_id": [f"img{i:04d}" for i in range(n)],
+            "patient_id": [f"pat{i // 2:04d}" for i in range(n)],
+            "split": np.where(np.arange(n) // 2 % 4 == 0, "val", "test"),
+            "age": rng.integers(20, 90, n).astype(float),
+            "sex": rng.choice(["F", "M"], n),
+        }
+    )
+    if dataset == "knee":
+        frame = frame.drop(columns="sex")
+    model = np.random.default_rng([seed, int(noise * 10)])
+    for label in LABELS:
+        y = (rng.random(n) < 0.4).astype(int)
+        frame[f"true_{label}"] = y
+        frame[f"score_{label}"] = 1 / (1 + np.exp(-(2.0 * y - 1.0 + rng.normal(size=n) + noise * model.normal(size=n))))
+    return frame
+
+
+def manifest_and_split(dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The dataset's images as a manifest, every one in the training split (enough to count training images)."""
+    frame = predictions(dataset, 0.0, 0)
+    manifest = frame.drop(columns=["split", *(f"score_{label}" for label in LABELS)])
+    manifest = manifest.rename(columns={f"true_{label}": f"label_{label}" for label in LABELS})
+    return manifest, manifest[["image_id"]].assign(split="train")
+
+
+def through_csv(table: pd.DataFrame, tmp_path, name: str, **read) -> pd.DataFrame:
+    path = tmp_path / f"{name}.csv"
+    table.to_csv(path, index=False)
+    return pd.read_csv(path, **read)
+
+
+@dataclass
+class Study:
+    """The tables every figure is drawn from, as the workflow has them on disk."""
+
+    utility: pd.DataFrame
+    per_label: pd.DataFrame
+    summary: pd.DataFrame
+    counts: pd.DataFrame
+    models: dict  # ε -> (predictions, thresholds) of chest, seed 0
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Every run of the grid: (dataset, ε, seed) -> (evaluation summary, bootstrap, run quantities, predictions)."""
+    result = {}
+    for dataset, seeds in SEEDS.items():
+        for epsilon, noise in NOISE.items():
+            for seed in seeds:
+                frame = predictions(dataset, noise, seed)
+                summary, bootstrap = evaluate_predictions(frame, n_bootstrap=N_BOOTSTRAP, seed=3)
+                thresholds = thresholds_from_summary(summary)
+                metrics = group_metrics(frame, thresholds, SPEC, n_bootstrap=N_BOOTSTRAP, seed=3)
+                result[(dataset, epsilon, seed)] = (summary, bootstrap, run_quantities(metrics), frame)
+    return result
+
+
+@pytest.fixture(scope="module")
+def studies(runs, tmp_path_factory):
+    """The tables of the full grid, of its non-private models only and of its DP models only."""
+    tmp_path = tmp_path_factory.mktemp("tables")
+    counts = pd.concat([training_counts(*manifest_and_split(d), SPEC).assign(dataset=d) for d in SEEDS])
+
+    def study(name: str, keep) -> Study:
+        chosen = {key: run for key, run in runs.items() if keep(key[1])}
+        table = run_table(
+            [summary for summary, *_ in chosen.values()],
+            [{"dataset": d, "epsilon": e, "seed": s} for d, e, s in chosen],
+        )
+        bootstraps = {key: bootstrap for key, (_, bootstrap, *_) in chosen.items()}
+        quantities = {key: quantities for key, (_, _, quantities, _) in chosen.items()}
+        return Study(
+            utility=through_csv(privacy_utility_table(table, bootstraps), tmp_path, f"{name}_utility"),
+            per_label=through_csv(per_label_table(table, bootstraps), tmp_path, f"{name}_per_label"),
+            summary=through_csv(
+                summarise(quantities, ci=0.9, correction="holm", alpha=0.05), tmp_path, f"{name}_summary", **CSV_READ
+            ),
+            counts=through_csv(counts, tmp_path, f"{name}_counts", **CSV_READ),
+            models={
+                e: (frame, thresholds_from_summary(summary))
+                for (d, e, s), (summary, _, _, frame) in chosen.items()
+                if d == "chest" and s == 0
+            },
+        )
+
+    return {
+        "full": study("full", lambda e: True),
+        "non-private only": study("np", math.isinf),
+        "DP only": study("dp", math.isfinite),
+    }
+
+
+PLOTS = {
+    "plot_privacy_utility": lambda study, png, pdf: plot_privacy_utility(study.utility, png, pdf),
+    "plot_per_label": lambda study, png, pdf: plot_per_label(study.per_label, png, pdf),
+    "plot_gaps": lambda study, png, pdf: plot_gaps(study.summary, "sex", png, pdf),
+    "plot_fairness_metrics": lambda study, png, pdf: plot_fairness_metrics(study.summary, png, pdf),
+    "plot_auroc_vs_training_count": lambda study, png, pdf: plot_auroc_vs_training_count(
+        study.summary, study.counts, png, pdf
+    ),
+    "plot_roc_curves": lambda study, png, pdf: plot_roc_curves(study.models, "chest", png, pdf),
+}
+
+
+@pytest.fixture
+def saved(monkeypatch) -> list:
+    """The figures saved during the test, drawn (saving draws them) and still open for inspection."""
+    figures, save = [], style.save_figure
+
+    def save_and_keep(fig, path_png, path_pdf, dpi=300):
+        save(fig, path_png, path_pdf, dpi)
+        figures.append(fig)
+
+    monkeypatch.setattr(style, "save_figure", save_and_keep)
+    return figures
+
+
+def panel(figure, title: str):
+    (ax,) = [ax for ax in figure.axes if ax.get_title() == title]
+    return ax
+
+
+def tick_labels(ax) -> list[str]:
+    return [label.get_text() for label in ax.get_xticklabels()]
+
+
+def texts(ax) -> str:
+    return " ".join(text.get_text().replace("\n", " ") for text in ax.texts)
+
+
+# --- every figure, every kind of grid ------------------------------------------------------------------------------
+
+
+def test_every_plot_function_is_covered():
+    modules = (utility_figures, fairness_figures)
+    defined = {name for module in modules for name, _ in inspect.getmembers(module, inspect.isfunction)}
+    assert {name for name in defined if name.startswith("plot_")} == set(PLOTS)
+
+
+@pytest.mark.parametrize("grid", ["full", "non-private only", "DP only"])
+@pytest.mark.parametrize("name", list(PLOTS))
+def test_each_figure_is_written_as_png_and_pdf(studies, tmp_path, name, grid):
+    png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
+    PLOTS[name](studies[grid], png, pdf)
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 1000
+    assert pdf.read_bytes()[:5] == PDF_MAGIC and pdf.stat().st_size > 1000
+
+
+# --- the privacy-utility panel's ε axis ----------------------------------------------------------------------------
+
+
+def errorbar_x(ax, label: str) -> list[float]:
+    """The x of the points drawn under ``label`` ([] when nothing is drawn under it)."""
+    return [x for c in ax.containers if c.get_label() == label for x in c.lines[0].get_xdata()]
+
+
+def test_the_non_private_model_sits_at_the_infinity_tick(studies, tmp_path, saved):
+    plot_privacy_utility(studies["full"].utility, tmp_path / "pu.png", tmp_path / "pu.pdf")
+    (figure,) = saved
+    ax = panel(figure, "chest")
+    assert tick_labels(ax) == ["1", "10", "∞"]
+    infinity = ax.get_xticks()[-1]
+    assert infinity == pytest.approx(10.0 * style.INFINITY_FACTOR)
+    assert errorbar_x(ax, NP_MEAN) == [infinity]
+    assert errorbar_x(ax, DP_MEAN) == [1.0, 10.0]
+    # One legend for the figure, each entry once, DP entries first.
+    (legend,) = figure.legends
+    entries = [text.get_text() for text in legend.get_texts()]
+    assert entries[0] == DP_MEAN and NP_MEAN in entries and len(entries) == len(set(entries)) == 4
+
+
+def test_without_a_non_private_row_there_is_no_infinity_tick(studies, tmp_path, saved):
+    plot_privacy_utility(studies["DP only"].utility, tmp_path / "pu.png", tmp_path / "pu.pdf")
+    (figure,) = saved
+    ax = panel(figure, "chest")
+    assert tick_labels(ax) == ["1", "10"]
+    assert errorbar_x(ax, NP_MEAN) == []
+    assert DP_MEAN in [text.get_text() for text in figure.legends[0].get_texts()]
+
+
+def test_a_figure_without_a_non_private_model_has_no_legend_entry_for_it(studies, tmp_path, saved):
+    plot_privacy_utility(studies["DP only"].utility, tmp_path / "pu.png", tmp_path / "pu.pdf")
+    (figure,) = saved
+    assert NP_MEAN not in [text.get_text() for text in figure.legends[0].get_texts()]
+
+
+def test_a_per_label_figure_without_a_non_private_model_has_no_legend_entry_for_it(studies, tmp_path, saved):
+    plot_per_label(studies["DP only"].per_label, tmp_path / "l.png", tmp_path / "l.pdf")
+    (figure,) = saved
+    assert "Non-private (dashed)" not in [text.get_text() for text in panel(figure, "chest").get_legend().get_texts()]
+
+
+def test_the_non_private_model_alone_is_at_an_infinity_tick(studies, tmp_path, saved):
+    plot_privacy_utility(studies["non-private only"].utility, tmp_path / "pu.png", tmp_path / "pu.pdf")
+    (figure,) = saved
+    assert [tick_labels(panel(figure, d)) for d in SEEDS] == [["∞"], ["∞"]]
+
+
+def test_per_label_panels_share_the_epsilon_axis(studies, tmp_path, saved):
+    plot_per_label(studies["full"].per_label, tmp_path / "l.png", tmp_path / "l.pdf")
+    (figure,) = saved
+    for dataset in SEEDS:
+        ax = panel(figure, dataset)
+        assert tick_labels(ax) == ["1", "10", "∞"]
+        entries = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert set(LABELS) <= set(entries) and len(entries) == len(set(entries))
+
+
+# --- empty panels say why ------------------------------------------------------------------------------------------
+
+
+def test_a_dataset_without_a_sex_gap_gets_a_panel_that_says_why(studies, tmp_path, saved):
+    plot_gaps(studies["full"].summary, "sex", tmp_path / "g.png", tmp_path / "g.pdf")
+    (figure,) = saved
+    chest, knee = panel(figure, "chest"), panel(figure, "knee")
+    assert "No sex gap" in texts(knee) and "fewer than two recorded groups" in texts(knee)
+    assert not knee.lines and not knee.axison
+    assert texts(chest) == "" and chest.lines and tick_labels(chest) == ["1", "10", "∞"]
+
+
+def test_an_attribute_with_no_gaps_anywhere_still_plots(studies, tmp_path, saved):
+    plot_gaps(studies["full"].summary, "comorbidity", tmp_path / "g.png", tmp_path / "g.pdf")
+    (figure,) = saved
+    assert all("No comorbidity gap" in texts(panel(figure, d)) for d in SEEDS)
+    assert (tmp_path / "g.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_fairness_differences_without_groups_say_not_available(studies, tmp_path, saved):
+    plot_fairness_metrics(studies["full"].summary, tmp_path / "f.png", tmp_path / "f.pdf")
+    (figure,) = saved
+    assert "Not available" in texts(panel(figure, "knee · sex"))
+    assert panel(figure, "chest · sex").lines and texts(panel(figure, "chest · sex")) == ""
+
+
+# --- AUROC against training counts ---------------------------------------------------------------------------------
+
+
+def test_each_label_sits_at_its_training_positives(studies, tmp_path, saved):
+    study = studies["full"]
+    plot_auroc_vs_training_count(study.summary, study.counts, tmp_path / "c.png", tmp_path / "c.pdf")
+    (figure,) = saved
+    counts = study.counts[(study.counts["dataset"] == "chest") & (study.counts["counted"] == "label")]
+    x = {float(offset[0]) for collection in panel(figure, "chest").collections for offset in collection.get_offsets()}
+    assert x == set(counts["n_train"].astype(float))
