@@ -82,5 +82,6 @@ def check_label_coverage(manifest: pd.DataFrame, source: str) -> None:
             if rows[column].nunique() < 2:  # NaN (masked) labels count for neither class
                 raise ManifestError(
                     f"{source}: the {split} split ({len(rows)} images) has fewer than two classes "
-                    f"{sorted(rows[column].dropna().unique().tolist())} for '{column}'; use more patients or other split fractions"
+                    f"{sorted(rows[column].dropna().unique().tolist())} for '{column}'; "
+                    "use more patients or other split fractions"
                 )

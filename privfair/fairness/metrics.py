@@ -1,8 +1,8 @@
 """Subgroup metrics of one model, and the fairness quantities derived from them.
 
 Everything is measured on the test split at the operating thresholds chosen on validation (see
-:mod:`privfair.evaluate.metrics`), and every value comes with the same paired cluster bootstrap as the evaluation: row 0 of
-each array is the point estimate (all weights one), rows 1..R the bootstrap resamples. Derived quantities are then
+:mod:`privfair.evaluate.metrics`), and every value comes with the same paired cluster bootstrap as the evaluation: row
+0 of each array is the point estimate (all weights one), rows 1..R the bootstrap resamples. Derived quantities are then
 plain array arithmetic, so a gap's CI is the distribution of the gap itself, not a combination of intervals.
 
 Definitions (all per label, and for ``macro`` on the label-averaged group metrics):

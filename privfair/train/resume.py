@@ -110,8 +110,8 @@ def ignore_signals_in_worker(worker_id: int) -> None:
 def interrupt_on_signals():
     """Turn the first SIGUSR1/SIGTERM into ``TrainingInterrupted``, raised at once; yields the list of signals
     received. Library code may wrap that exception in another one or, inside a ``__del__``, swallow it, so callers
-    check the list rather than the exception type, and check it again at the end of each epoch. Later signals are ignored so that writing the snapshot is not cut short by SLURM's SIGTERM
-    following its warning signal."""
+    check the list rather than the exception type, and check it again at the end of each epoch. Later signals are
+    ignored so that writing the snapshot is not cut short by SLURM's SIGTERM following its warning signal."""
     received = []
 
     def handler(signum, frame):

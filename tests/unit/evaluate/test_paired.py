@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.predictions import model_predictions
 
 from privfair.evaluate import aggregate
 from privfair.evaluate.aggregate import privacy_utility_table, run_table
@@ -27,25 +28,6 @@ LABELS = ("effusion", "nodule")
 # Score noise per budget: the DP model is much noisier than the non-private one.
 NOISE = {1.0: 2.5, math.inf: 0.4}
 N_BOOTSTRAP, BOOTSTRAP_SEED = 150, 11
-
-
-def predictions(noise: float, seed: int, n: int = 240) -> pd.DataFrame:
-    """Val and test rows of one model: the truth and images are the dataset's, the score noise the model's."""
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {
-            "image_id": [f"img{i:04d}" for i in range(n)],
-            "patient_id": [f"pat{i // 2:04d}" for i in range(n)],
-            "split": np.where(np.arange(n) // 2 % 4 == 0, "val", "test"),
-            "sex": rng.choice(["F", "M"], n),
-        }
-    )
-    model = np.random.default_rng([seed, int(noise * 10)])
-    for label in LABELS:
-        y = (rng.random(n) < 0.4).astype(int)
-        frame[f"true_{label}"] = y
-        frame[f"score_{label}"] = 1 / (1 + np.exp(-(2.0 * y - 1.0 + rng.normal(size=n) + noise * model.normal(size=n))))
-    return frame
 
 
 # --- seed_mean -----------------------------------------------------------------------------------------------------
@@ -114,7 +96,7 @@ def both_stages():
     summaries, records, bootstraps, quantities = [], [], {}, {}
     for epsilon, noise in NOISE.items():
         for seed in (0, 1):
-            frame = predictions(noise, seed)
+            frame = model_predictions(LABELS, noise, seed)
             summary, bootstrap = evaluate_predictions(frame, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)
             summaries.append(summary)
             records.append({"dataset": "chest", "epsilon": epsilon, "seed": seed})

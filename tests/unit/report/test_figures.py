@@ -11,9 +11,9 @@ import inspect
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import pytest
+from helpers.predictions import model_predictions
 
 from privfair.core import style
 from privfair.evaluate.aggregate import per_label_table, privacy_utility_table, run_table
@@ -44,26 +44,10 @@ PNG_MAGIC, PDF_MAGIC = b"\x89PNG\r\n\x1a\n", b"%PDF-"
 CSV_READ = {"keep_default_na": False, "na_values": [""]}  # as the fairness plotting scripts read their tables
 
 
-def predictions(dataset: str, noise: float, seed: int, n: int = 240) -> pd.DataFrame:
-    """Val and test rows of one model: images and truth are the dataset's, the score noise is the model's."""
-    rng = np.random.default_rng(len(dataset))
-    frame = pd.DataFrame(
-        {
-            "image_id": [f"img{i:04d}" for i in range(n)],
-            "patient_id": [f"pat{i // 2:04d}" for i in range(n)],
-            "split": np.where(np.arange(n) // 2 % 4 == 0, "val", "test"),
-            "age": rng.integers(20, 90, n).astype(float),
-            "sex": rng.choice(["F", "M"], n),
-        }
-    )
-    if dataset == "knee":
-        frame = frame.drop(columns="sex")
-    model = np.random.default_rng([seed, int(noise * 10)])
-    for label in LABELS:
-        y = (rng.random(n) < 0.4).astype(int)
-        frame[f"true_{label}"] = y
-        frame[f"score_{label}"] = 1 / (1 + np.exp(-(2.0 * y - 1.0 + rng.normal(size=n) + noise * model.normal(size=n))))
-    return frame
+def predictions(dataset: str, noise: float, seed: int) -> pd.DataFrame:
+    """One model's predictions on ``dataset``; the knee dataset records no sex."""
+    columns = ("age",) if dataset == "knee" else ("age", "sex")
+    return model_predictions(LABELS, noise, seed, dataset_seed=len(dataset), columns=columns)
 
 
 def manifest_and_split(dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
