@@ -1,3 +1,5 @@
+import os
+
 from snakemake.utils import min_version, validate
 
 from privfair.config import check_study, epsilon_label
@@ -12,6 +14,8 @@ check_study(config)
 
 RUN_DIR = "results/runs/{dataset}/eps-{epsilon}/seed-{seed}"
 ENV = "../../envs/privfair.yaml"
+# Where envs/privfair.post-deploy.sh finds the checkout to install privfair from, whatever --directory is.
+os.environ.setdefault("PRIVFAIR_ROOT", workflow.basedir)
 
 
 wildcard_constraints:
