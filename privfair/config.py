@@ -1,31 +1,18 @@
-"""Study-grid helpers shared by the Snakefile and the scripts: ε labels and checks a JSON schema cannot express."""
+"""The study config's checks that a JSON schema cannot express, run by the workflow before any job starts."""
 
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 
 import yaml
 
+from privfair.core.epsilon import epsilon_label
 from privfair.core.errors import ConfigError
 from privfair.fairness.subgroups import check_fairness_spec
 
 # The config schema: each adapter's keys live there (``$defs/source_<adapter>``), nowhere else.
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
-
-
-def epsilon_label(epsilon) -> str:
-    """The ε as it appears in paths: ``1``, ``2.5``, ``inf`` (non-private)."""
-    value = parse_epsilon(epsilon)
-    return "inf" if math.isinf(value) else f"{value:g}"
-
-
-def parse_epsilon(epsilon) -> float:
-    value = float(epsilon)
-    if not value > 0:
-        raise ConfigError(f"study.epsilons: ε must be > 0 or inf, got {epsilon!r}")
-    return value
 
 
 @functools.cache
@@ -35,6 +22,8 @@ def adapter_schemas() -> dict[str, dict]:
     Returns:
         Adapter name (the schema's ``source.adapter`` enum, in its order) -> its ``$defs/source_<adapter>`` entry.
     """
+    if not SCHEMA.is_file():  # privfair runs from its checkout (pip install -e .), where the workflow lives
+        raise ConfigError(f"{SCHEMA} not found: install privfair from its checkout with `pip install -e .`")
     schema = yaml.safe_load(SCHEMA.read_text())
     names = schema["$defs"]["dataset"]["properties"]["source"]["properties"]["adapter"]["enum"]
     return {name: schema["$defs"][f"source_{name}"] for name in names}

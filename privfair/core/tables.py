@@ -92,9 +92,17 @@ def _escape_latex(text: str) -> str:
     return "".join(LATEX_SPECIALS.get(character, character) for character in text)
 
 
-def latex_table(view: pd.DataFrame, caption: str) -> str:
-    """A booktabs table (needs \\usepackage{booktabs}); cells are escaped for LaTeX and symbols put in math mode."""
-    text = view.to_latex(index=False, escape=True, caption=caption and _escape_latex(caption), position="htbp")
+def latex_table(view: pd.DataFrame, caption: str | None, text_columns=()) -> str:
+    """A booktabs table (needs \\usepackage{booktabs}); cells are escaped for LaTeX and symbols put in math mode.
+    As in :func:`markdown_table`, ``text_columns`` are left-aligned and the others (numbers) right-aligned."""
+    alignment = "".join("l" if column in text_columns else "r" for column in view.columns)
+    text = view.to_latex(
+        index=False,
+        escape=True,
+        caption=caption and _escape_latex(caption),
+        position="htbp",
+        column_format=alignment,
+    )
     for symbol, command in LATEX_SYMBOLS.items():
         text = text.replace(symbol, command)
     return text
@@ -120,7 +128,9 @@ def write_table(
     Path(output[f"{name}_md"]).write_text(
         markdown_table(view, text_columns) + "".join(f"\nNote: {n}.\n" for n in notes)
     )
-    Path(output[f"{name}_tex"]).write_text(latex_table(view, " ".join([caption, *(f"Note: {n}." for n in notes)])))
+    Path(output[f"{name}_tex"]).write_text(
+        latex_table(view, " ".join([caption, *(f"Note: {n}." for n in notes)]), text_columns)
+    )
 
 
 def fmt_change(row, column: str = "diff") -> str:

@@ -111,7 +111,7 @@ def to_latex(table: pd.DataFrame, caption: str | None = None) -> str:
     Returns:
         The LaTeX source (needs ``\\usepackage{booktabs}``), one row per (variable, statistic), one column per split.
     """
-    return latex_table(summary_view(table), caption)
+    return latex_table(summary_view(table), caption, ("Variable", "Statistic"))
 
 
 def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf) -> None:

@@ -143,7 +143,7 @@ def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0
             ref_boot = seed_avg[reference]
             if not boot.index.equals(ref_boot.index):
                 raise ValueError(f"bootstrap resamples of {dataset!r} differ between epsilon={epsilon} and inf")
-            row["drop"] = row["auroc_mean"] - means[reference]
+            row["drop"] = float(change_from_non_private(row["auroc_mean"], means[reference]))
             change = change_from_non_private(boot.to_numpy(), ref_boot.to_numpy())
             row["drop_ci_low"], row["drop_ci_high"] = percentile_ci(change, ci)
         rows.append(row)

@@ -115,7 +115,7 @@ def _bootstrap_statistics(estimates: np.ndarray, resamples: np.ndarray, ci: floa
     }
 
 
-def _dataset_summary(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame:
+def _summarise_one_dataset(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame:
     info = pd.concat(runs.values()).drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)[INFO_COLUMNS]
     by_epsilon = {}
     for epsilon in sorted({key[1] for key in runs}):
@@ -133,7 +133,7 @@ def _dataset_summary(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame
         frame[["diff", "diff_ci_low", "diff_ci_high", "p_diff"]] = np.nan
         if math.inf in by_epsilon and not math.isinf(epsilon):
             reference, reference_resamples = by_epsilon[math.inf]
-            frame["diff"] = frame["mean"] - reference["mean"]
+            frame["diff"] = change_from_non_private(frame["mean"].to_numpy(), reference["mean"].to_numpy())
             change = change_from_non_private(resamples, reference_resamples)
             difference = _bootstrap_statistics(frame["diff"].to_numpy(), change, ci)
             frame["diff_ci_low"], frame["diff_ci_high"], frame["p_diff"] = (
@@ -164,7 +164,10 @@ def summarise(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: s
     """
     datasets = sorted({key[0] for key in quantities})
     summary = pd.concat(
-        [_dataset_summary({k: t for k, t in quantities.items() if k[0] == d}, ci).assign(dataset=d) for d in datasets],
+        [
+            _summarise_one_dataset({k: t for k, t in quantities.items() if k[0] == d}, ci).assign(dataset=d)
+            for d in datasets
+        ],
         ignore_index=True,
     )
     for p, adjusted, flag in (("p_zero", "p_zero_adjusted", "flagged"), ("p_diff", "p_diff_adjusted", "diff_flagged")):

@@ -41,13 +41,6 @@ from privfair.fairness.subgroups import KEPT_APART, UNKNOWN, assign_groups, attr
 GROUP_METRICS = ("auroc", "accuracy", "tpr", "fpr", "fnr", "selection_rate", "ece")
 UNDERDIAGNOSIS = "underdiagnosis_rate"
 ANY_FINDING = "any"
-FAIRNESS_METRICS = (
-    "statistical_parity_difference",
-    "equal_opportunity_difference",
-    "equalized_odds_difference",
-    "worst_group_auroc",
-    "auroc_gap",
-)
 # Fairness quantities are never tested against zero: the spreads (largest minus smallest group) cannot be negative
 # and sampling noise alone makes them positive, and the worst-group AUROC is a level. Only gaps are.
 TESTED_AGAINST_ZERO = ("gap",)

@@ -11,7 +11,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from privfair.config import adapter_schemas, check_study, epsilon_label, parse_epsilon
+from privfair.config import adapter_schemas, check_study
+from privfair.core.epsilon import epsilon_label, parse_epsilon
 from privfair.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,8 @@ import os
 
 from snakemake.utils import min_version, validate
 
-from privfair.config import check_study, epsilon_label
+from privfair.config import check_study
+from privfair.core.epsilon import epsilon_label
 from privfair.train.settings import model_settings
 
 min_version("9.0")
@@ -14,8 +15,9 @@ check_study(config)
 
 RUN_DIR = "results/runs/{dataset}/eps-{epsilon}/seed-{seed}"
 ENV = "../../envs/privfair.yaml"
-# Where envs/privfair.post-deploy.sh finds the checkout to install privfair from, whatever --directory is.
-os.environ.setdefault("PRIVFAIR_ROOT", workflow.basedir)
+# Where envs/privfair.post-deploy.sh finds the checkout to install privfair from, whatever --directory is (always
+# this workflow's own checkout: a value exported for another clone must not install that clone's code).
+os.environ["PRIVFAIR_ROOT"] = workflow.basedir
 
 
 wildcard_constraints:

@@ -179,7 +179,13 @@ def test_write_table_writes_csv_markdown_and_latex_with_notes(tmp_path):
     # LaTeX: the notes close the caption, in order.
     latex = paths["utility_tex"].read_text()
     assert "\\caption{Macro AUROC. Note: first note. Note: second note.}" in latex
-    assert latex == latex_table(cells, "Macro AUROC. Note: first note. Note: second note.")
+    assert latex == latex_table(cells, "Macro AUROC. Note: first note. Note: second note.", ("Dataset",))
+
+
+def test_latex_aligns_text_columns_left_and_numbers_right():
+    cells = pd.DataFrame({"Dataset": ["cxr"], "Label": ["effusion"], "AUROC": ["0.91"], "Seeds": ["2"]})
+    assert "\\begin{tabular}{llrr}" in latex_table(cells, None, ("Dataset", "Label"))
+    assert "\\begin{tabular}{rrrr}" in latex_table(cells, None)
 
 
 def test_write_table_without_notes_writes_the_bare_table(tmp_path):

@@ -40,7 +40,11 @@ def main(snakemake):
         ("performance_gaps", performance_gap_table(summary), "Macro-AUROC performance gap per subgroup and budget."),
         ("fairness_metrics", fairness_metric_table(summary), "Standard fairness differences per attribute and budget."),
         ("p_values", p_value_table(summary, method), f"DP vs non-private: paired bootstrap p-values ({method})."),
-        ("pearson", correlation_table(relations), "Pearson's r: budget vs gaps, AUROC drop vs training count."),
+        (
+            "pearson",
+            correlation_table(relations),
+            "Pearson's r: budget vs gaps, AUROC change (DP − non-private) vs training count.",
+        ),
     ):
         write_table(numbers, view, snakemake.output, name, caption=caption, text_columns=text, notes=notes)
 

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from privfair.config import parse_epsilon
+from privfair.core.epsilon import parse_epsilon
 from privfair.core.step import run_step
 from privfair.fairness.metrics import thresholds_from_summary
 from privfair.report.fairness_figures import plot_roc_curves

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import torch
 
-from privfair.config import parse_epsilon
+from privfair.core.epsilon import parse_epsilon
 from privfair.core.provenance import provenance
 from privfair.core.step import run_step
 from privfair.train.loop import save_checkpoint, train_model
