@@ -17,7 +17,7 @@ RUN_DIR = "results/runs/{dataset}/eps-{epsilon}/seed-{seed}"
 ENV = "../../envs/privfair.yaml"
 # Where envs/privfair.post-deploy.sh finds the checkout to install privfair from, whatever --directory is (always
 # this workflow's own checkout: a value exported for another clone must not install that clone's code).
-os.environ["PRIVFAIR_ROOT"] = workflow.basedir
+os.environ.update(PRIVFAIR_ROOT=workflow.basedir)
 
 
 wildcard_constraints:
