@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import yaml
 
 from privfair.core.epsilon import epsilon_label
 from privfair.core.errors import ConfigError
+from privfair.data.adapters import get_adapter
 from privfair.fairness.subgroups import check_fairness_spec
 
 # The config schema: each adapter's keys live there (``$defs/source_<adapter>``), nowhere else.
@@ -51,7 +53,20 @@ def check_dataset(name: str, dataset: dict) -> None:
     for option in adapter_schemas().get(source["adapter"], {}).get("required", ()):
         if option not in source:
             raise ConfigError(f"{key}.source.{option} is required by adapter '{source['adapter']}'")
+    fractions = dataset["split"]["fractions"]
+    if not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-9):
+        raise ConfigError(
+            f"{key}.split.fractions: train + val + test must be 1, got "
+            f"{' + '.join(f'{v:g}' for v in fractions.values())} = {sum(fractions.values()):g}"
+        )
     preprocess = dataset["preprocess"]
+    dims = get_adapter(source["adapter"]).dims
+    if len(preprocess["spatial_size"]) not in dims:
+        kinds = " or ".join({2: "2-D images (2 entries)", 3: "3-D volumes (3 entries)"}[d] for d in dims)
+        raise ConfigError(
+            f"{key}.preprocess.spatial_size: adapter '{source['adapter']}' reads {kinds}, got "
+            f"{preprocess['spatial_size']}"
+        )
     if len(preprocess["spatial_size"]) == 3 and ("pixdim" in preprocess) != ("hu_window" in preprocess):
         raise ConfigError(
             f"{key}.preprocess: CT needs both pixdim and hu_window (volumes without a physical "

@@ -153,3 +153,34 @@ def test_check_study_takes_the_required_keys_from_the_schema():
     del config["datasets"]["hospital"]["source"]["columns"]
     with pytest.raises(ConfigError, match=r"hospital\.source\.columns is required by adapter 'manifest'"):
         check_study(config)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda d: d["split"]["fractions"].update(train=0.8),
+            r"synth_cxr\.split\.fractions: train \+ val \+ test must be 1, got 0\.8 \+ 0\.1 \+ 0\.2 = 1\.1",
+        ),
+        (
+            lambda d: d["preprocess"].update(spatial_size=[48, 48, 48]),
+            (
+                r"synth_cxr\.preprocess\.spatial_size: adapter 'synth_cxr' reads 2-D images \(2 entries\), "
+                r"got \[48, 48, 48\]"
+            ),
+        ),
+    ],
+)
+def test_what_can_be_checked_before_a_job_runs_is(edit, message):
+    config = load(CONFIGS[0])
+    edit(config["datasets"]["synth_cxr"])
+    validate(config, SCHEMA)  # the schema alone lets both through
+    with pytest.raises(ConfigError, match=message):
+        check_study(config)
+
+
+def test_a_seed_beyond_what_numpy_and_torch_take_is_refused_by_the_schema():
+    config = load(CONFIGS[0])
+    config["study"]["seeds"] = [1, 2**32]
+    with pytest.raises(WorkflowError, match="4294967296 is greater than the maximum"):
+        validate(config, SCHEMA)

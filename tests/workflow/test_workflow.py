@@ -72,6 +72,23 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
 
 
 @pytest.mark.workflow
+def test_any_positive_budget_plans_and_an_unreachable_one_stops_before_training(tmp_path):
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["study"].update(datasets=["synth_cxr"], epsilons=[1e-5, 1e6, float("inf")])
+    path = write_config(tmp_path / "budgets.yaml", config)
+    jobs = planned_jobs(snakemake("-n", "--configfile", str(path), workdir=tmp_path))
+    assert jobs["train"] == 3 and jobs["calibrate_noise"] == 2
+    # The target first: --configfile takes several files.
+    target = "results/runs/synth_cxr/eps-1e-05/seed-1/model.pt"
+    result = snakemake(target, "--cores", "2", "--configfile", str(path), workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    message = "study.epsilons: ε = 1e-05 cannot be reached for datasets.synth_cxr"
+    assert message in result.stderr and "smallest ε that works" in result.stderr
+    assert not list((tmp_path / "results" / "runs").rglob("*.json"))  # nothing partial, no model
+    assert "Traceback" not in (tmp_path / "results/logs/calibrate_noise/synth_cxr/eps-1e-05.log").read_text()
+
+
+@pytest.mark.workflow
 def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     workdir = tmp_path / "study"
     snakemake("--cores", "2", "--configfile", str(SCENARIO), workdir=workdir)

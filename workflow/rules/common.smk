@@ -3,7 +3,7 @@ import os
 from snakemake.utils import min_version, validate
 
 from privfair.config import check_study
-from privfair.core.epsilon import epsilon_label
+from privfair.core.epsilon import EPSILON_WILDCARD, FINITE_EPSILON_WILDCARD, NON_PRIVATE, epsilon_label
 from privfair.train.settings import model_settings
 
 min_version("9.0")
@@ -14,6 +14,8 @@ check_study(config)
 
 
 RUN_DIR = "results/runs/{dataset}/eps-{epsilon}/seed-{seed}"
+# One noise calibration per (dataset, ε), shared by the seeds.
+NOISE_FILE = "results/runs/{dataset}/eps-{epsilon}/noise.json"
 ENV = "../../envs/privfair.yaml"
 # Where envs/privfair.post-deploy.sh finds the checkout to install privfair from, whatever --directory is (always
 # this workflow's own checkout: a value exported for another clone must not install that clone's code).
@@ -22,7 +24,7 @@ os.environ.update(PRIVFAIR_ROOT=workflow.basedir)
 
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
-    epsilon=r"inf|[0-9]+(\.[0-9]+)?",
+    epsilon=EPSILON_WILDCARD,
     seed=r"[0-9]+",
     attribute="|".join(config["fairness"]["attributes"]),
 
@@ -48,6 +50,22 @@ def get_setting(*path):
         return sorted_keys(value)
 
     return setting
+
+
+def get_calibration_settings(wildcards):
+    """What the noise calibration depends on: the schedule and the accountant, not the model or the optimiser."""
+    training = get_dataset(wildcards)["training"]
+    privacy = training["privacy"]
+    return {
+        "logical_batch_size": training["logical_batch_size"],
+        "epochs": training["epochs"],
+        "privacy": {"accountant": privacy["accountant"], "delta": privacy.get("delta")},
+    }
+
+
+def get_noise_calibration(wildcards):
+    """A DP run waits for its budget's calibration; the non-private run has none."""
+    return {} if wildcards.epsilon == NON_PRIVATE else {"noise": NOISE_FILE.format(**wildcards)}
 
 
 def get_training_settings(wildcards):

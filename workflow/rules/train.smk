@@ -1,5 +1,23 @@
+rule calibrate_noise:
+    input:
+        "results/data/{dataset}/split.parquet",
+    output:
+        NOISE_FILE,
+    log:
+        "results/logs/calibrate_noise/{dataset}/eps-{epsilon}.log",
+    wildcard_constraints:
+        epsilon=FINITE_EPSILON_WILDCARD,
+    conda:
+        ENV
+    params:
+        calibration=get_calibration_settings,
+    script:
+        "../scripts/train/calibrate_noise.py"
+
+
 rule train:
     input:
+        unpack(get_noise_calibration),
         cache="results/data/{dataset}/cache.npy",
         manifest="results/data/{dataset}/cache.parquet",
         split="results/data/{dataset}/split.parquet",

@@ -38,25 +38,28 @@ class Adapter:
         read: ``read(root, options) -> (manifest, row_checks)``; ``options`` is the ``source`` block.
         generate: embedded datasets only: ``generate(out_dir, **source["synthetic"])`` writes the export that
             ``read`` reads, and returns its metadata table.
+        dims: the image dimensions the dataset can have (2: radiographs, 3: volumes); ``preprocess.spatial_size``
+            must have one of these lengths.
     """
 
     name: str
     read: Callable[[Path, dict], tuple[pd.DataFrame, RowChecks]]
     generate: Callable[..., pd.DataFrame] | None = None
+    dims: tuple[int, ...] = (2,)
 
 
 ADAPTERS: dict[str, Adapter] = {
     adapter.name: adapter
     for adapter in (
         Adapter("synth_cxr", synth_cxr, generate=generate_synth_cxr),
-        Adapter("synth_ct", synth_ct, generate=generate_synth_ct),
+        Adapter("synth_ct", synth_ct, generate=generate_synth_ct, dims=(3,)),
         Adapter("nih_cxr14", nih_cxr14),
         Adapter("chexpert", chexpert),
         Adapter("mimic_cxr_jpg", mimic_cxr_jpg),
         Adapter("vindr_cxr", vindr_cxr),
-        Adapter("manifest", hospital_manifest),
-        Adapter("msd_pancreas", msd_pancreas),
-        Adapter("medmnist", medmnist),
+        Adapter("manifest", hospital_manifest, dims=(2, 3)),
+        Adapter("msd_pancreas", msd_pancreas, dims=(3,)),
+        Adapter("medmnist", medmnist, dims=(2, 3)),
     )
 }
 

@@ -1,0 +1,52 @@
+"""Noise calibration before training: σ that spends the budget, and config errors for what cannot be trained."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from opacus.accountants import create_accountant
+from opacus.data_loader import DPDataLoader
+
+from privfair.core.errors import ConfigError
+from privfair.train.calibration import calibrate_noise, sampling
+
+TRAINING = {"logical_batch_size": 32, "epochs": 6, "privacy": {"accountant": "rdp", "delta": None}}
+
+
+def spent(plan: dict) -> float:
+    accountant = create_accountant(mechanism=plan["accountant"])
+    accountant.history = [(plan["noise_multiplier"], plan["sample_rate"], plan["steps"])]
+    return accountant.get_epsilon(delta=plan["delta"])
+
+
+@pytest.mark.parametrize("n_train", [100, 1221, 1280])
+def test_the_sampling_rate_is_the_one_opacus_poisson_sampler_uses(n_train):
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n_train)), batch_size=32)
+    sample_rate, steps = sampling(n_train, 32, epochs=6)
+    assert sample_rate == DPDataLoader.from_data_loader(loader).sample_rate == 1 / len(loader)
+    assert steps == int(6 / sample_rate)
+
+
+@pytest.mark.parametrize("epsilon", [1.0, 8.0])
+def test_the_noise_spends_at_most_the_budget_and_nearly_all_of_it(epsilon):
+    plan = calibrate_noise(1221, epsilon, TRAINING, "datasets.cxr")
+    assert plan["delta"] == pytest.approx(0.1 / 1221)
+    assert epsilon - 0.01 <= spent(plan) <= epsilon
+
+
+def test_an_unreachable_budget_names_the_smallest_one_that_works():
+    with pytest.raises(ConfigError, match=r"study\.epsilons: ε = 0\.01 cannot be reached for datasets\.cxr") as error:
+        calibrate_noise(1221, 0.01, TRAINING, "datasets.cxr")
+    smallest = float(
+        re.search(r"the smallest ε that works with these settings is about ([0-9.e-]+)", str(error.value))[1]
+    )
+    assert 0.01 < smallest < 1.0
+    assert spent(calibrate_noise(1221, smallest, TRAINING, "datasets.cxr")) <= smallest
+
+
+def test_a_delta_not_below_one_over_n_is_named():
+    training = {**TRAINING, "privacy": {"accountant": "rdp", "delta": 1e-3}}
+    with pytest.raises(ConfigError, match=r"training\.privacy\.delta = 0\.001 must be in \(0, 1/N_train\)"):
+        calibrate_noise(1221, 1.0, training, "datasets.cxr")
