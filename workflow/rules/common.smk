@@ -20,6 +20,8 @@ ENV = "../../envs/privfair.yaml"
 # Where envs/privfair.post-deploy.sh finds the checkout to install privfair from, whatever --directory is (always
 # this workflow's own checkout: a value exported for another clone must not install that clone's code).
 os.environ.update(PRIVFAIR_ROOT=workflow.basedir)
+# results/ holds patient-level data (ids, demographics, per-image scores): private (0600/0700) until released.
+os.umask(0o077)
 
 
 wildcard_constraints:
