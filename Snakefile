@@ -15,6 +15,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/fairness.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/release.smk"
 
 
 localrules:

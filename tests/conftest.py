@@ -12,7 +12,13 @@ TRAINING = {
     "logical_batch_size": 32,
     "physical_batch_size": 8,
     "optimizer": {"name": "NAdam", "lr": 0.002, "weight_decay": 0.0},
-    "privacy": {"max_grad_norm": 1.0, "accountant": "prv", "delta": None, "grad_sample_mode": "hooks"},
+    "privacy": {
+        "max_grad_norm": 1.0,
+        "accountant": "prv",
+        "delta": None,
+        "grad_sample_mode": "hooks",
+        "noise": "seeded",
+    },
     "num_workers": 0,
 }
 

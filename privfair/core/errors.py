@@ -21,5 +21,13 @@ class ResumeError(PrivfairError, RuntimeError):
     """A resumable checkpoint cannot be used for this run; the message names the file and what differs."""
 
 
+class CheckpointError(PrivfairError, RuntimeError):
+    """A model checkpoint cannot be read safely; the message names the file."""
+
+
 class TrainingInterrupted(PrivfairError, RuntimeError):
     """Training stopped on a signal (time limit, preemption) after saving its state; the next attempt resumes."""
+
+
+class NoSpaceError(PrivfairError, OSError):
+    """An output does not fit on its disk; the message names the output and the space it needs."""

@@ -216,14 +216,16 @@ def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFram
 
     Returns:
         ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: ``numbers`` sorted by dataset, epsilon and
-        seed, with columns ``dataset, epsilon, seed, epsilon_spent, delta, noise_multiplier, sample_rate, steps,
-        epochs, accountant, max_grad_norm, n_train, max_images_per_patient`` (NaN where a record lacks one);
-        ``view`` the same rows formatted, without ``epochs`` and ``n_train``.
+        seed, with columns ``dataset, epsilon, seed, noise_mode, epsilon_spent, delta, noise_multiplier, sample_rate,
+        steps, epochs, accountant, max_grad_norm, n_train, max_images_per_patient, patient_epsilon, patient_delta``
+        (NaN where a record lacks one); ``view`` the same rows formatted, without ``epochs`` and ``n_train``, the
+        noise mode shown as "seeded (not for release)" or "secure".
     """
     columns = [
         "dataset",
         "epsilon",
         "seed",
+        "noise_mode",
         "epsilon_spent",
         "delta",
         "noise_multiplier",
@@ -234,7 +236,10 @@ def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFram
         "max_grad_norm",
         "n_train",
         "max_images_per_patient",
+        "patient_epsilon",
+        "patient_delta",
     ]
+    noise_modes = {"seeded": "seeded (not for release)", "secure": "secure"}
     rows = pd.DataFrame(records).reindex(columns=columns).sort_values(["dataset", "epsilon", "seed"], ignore_index=True)
 
     return rows, view(
@@ -243,6 +248,7 @@ def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFram
             "Dataset": lambda r: r["dataset"],
             "ε target": lambda r: fmt_epsilon(float(r["epsilon"])),
             "Seed": lambda r: str(r["seed"]),
+            "Noise": lambda r: noise_modes.get(r["noise_mode"], "—"),
             "ε spent": lambda r: fmt_number(r["epsilon_spent"], ".3g"),
             "δ": lambda r: fmt_number(r["delta"], ".2e"),
             "Noise σ": lambda r: fmt_number(r["noise_multiplier"], ".3f"),
@@ -251,5 +257,10 @@ def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFram
             "Accountant": lambda r: r["accountant"] if isinstance(r["accountant"], str) else "—",
             "Clip": lambda r: fmt_number(r["max_grad_norm"], "g"),
             "Images per patient (max)": lambda r: str(r["max_images_per_patient"]),
+            "Patient ε (kε)": lambda r: fmt_number(r["patient_epsilon"], ".3g"),
+            "Patient δ (k·e^((k−1)ε)·δ)": lambda r: (
+                fmt_number(r["patient_delta"], ".2e")
+                + (" (no guarantee)" if _as_float(r["patient_delta"]) >= 1 else "")
+            ),
         },
     )

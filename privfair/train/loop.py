@@ -5,6 +5,11 @@ A finite ε uses ``make_private_with_epsilon`` with Poisson sampling, per-sample
 spend exactly the budget over all epochs; ``BatchMemoryManager`` splits each logical batch into physical ones.
 The checkpoint kept is the epoch with the best validation macro AUROC: the test split plays no part here.
 A run given a ``resume_path`` survives time limits and preemption: see ``privfair.train.resume``.
+
+A private run publishes no training loss: it is computed without clipping or noise, outside the accountant. Its
+history has the validation loss instead. Its sampling rate q and step count are those of the sampler (the optimiser
+steps actually taken), checked against the accountant's history before the record is made; the noise comes from the
+configured noise mode (``privfair.train.privacy``).
 """
 
 from __future__ import annotations
@@ -30,8 +35,15 @@ from privfair.core.stats import masked_macro_auroc
 from privfair.data.cache import load_splits
 from privfair.data.manifest import label_names
 from privfair.train.models import build_model
-from privfair.train.predict import device_for_run, predict_probabilities
-from privfair.train.privacy import PrivacyRecord, make_engine, resolve_delta
+from privfair.train.predict import device_for_run, predict_logits
+from privfair.train.privacy import (
+    PrivacyRecord,
+    check_accounting,
+    make_engine,
+    noise_generators,
+    noise_mode,
+    resolve_delta,
+)
 from privfair.train.resume import (
     ResumeFile,
     capture_rng,
@@ -57,14 +69,28 @@ class WeightedBCE(nn.Module):
         self.reduction = reduction
 
     def forward(self, logits, target):
-        known = ~torch.isnan(target)
-        per_label = F.binary_cross_entropy_with_logits(
-            logits, torch.where(known, target, 0.0), pos_weight=self.pos_weight, reduction="none"
-        )
-        per_sample = (per_label * known).sum(dim=1) / known.sum(dim=1).clamp(min=1)
+        per_sample = per_sample_loss(logits, target, self.pos_weight)
         if self.reduction == "none":
             return per_sample
         return per_sample.sum() if self.reduction == "sum" else per_sample.mean()
+
+
+def per_sample_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: torch.Tensor) -> torch.Tensor:
+    """:class:`WeightedBCE` of each sample: the mean over its known labels of the weighted binary cross-entropy.
+
+    Args:
+        logits: network outputs (n, labels).
+        target: 0/1 labels (n, labels), NaN where unknown.
+        pos_weight: the positives' weight per label.
+
+    Returns:
+        The n losses.
+    """
+    known = ~torch.isnan(target)
+    per_label = F.binary_cross_entropy_with_logits(
+        logits, torch.where(known, target, 0.0), pos_weight=pos_weight, reduction="none"
+    )
+    return (per_label * known).sum(dim=1) / known.sum(dim=1).clamp(min=1)
 
 
 def positive_class_weights(labels: torch.Tensor) -> torch.Tensor:
@@ -114,8 +140,12 @@ def physical_batches(loader, physical_batch_size: int, optimizer, private: bool)
         yield _plain_batches(loader, physical_batch_size)
 
 
-def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int, dp: dict, log):
-    """Wrap the training set-up with Opacus so that ``epochs`` epochs spend exactly ``epsilon``."""
+def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int, dp: dict, noise_generator, log):
+    """Wrap the training set-up with Opacus so that ``epochs`` epochs spend exactly ``epsilon``.
+
+    ``noise_generator`` (secure mode) draws the noise, as the sum of 4 Gaussians (``DPOptimizer.secure_mode``, Opacus'
+    floating-point-attack mitigation); None leaves the noise to torch's global RNG.
+    """
     delta = resolve_delta(dp.get("delta"), len(loader.dataset))
     engine = make_engine(dp["accountant"])
     wrapped = engine.make_private_with_epsilon(
@@ -129,33 +159,54 @@ def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int
         max_grad_norm=dp["max_grad_norm"],
         poisson_sampling=True,
         grad_sample_mode=dp["grad_sample_mode"],
+        noise_generator=noise_generator,
     )
     # Ghost clipping also wraps the loss (two backward passes); the other modes leave it alone.
     model, optimizer, *rest = wrapped
     criterion, loader = rest if len(rest) == 2 else (criterion, rest[0])
+    optimizer.secure_mode = noise_generator is not None
+    # Opacus accounts each step at q = 1/len(loader), but its sampler draws at loader.sample_rate = 1/k for k
+    # logical batches, and int(1 / (1/k)) batches an epoch, which is k - 1 for some k (93, 99, ...). The accountant
+    # must count the q the sampler used.
+    optimizer.attach_step_hook(engine.accountant.get_optimizer_hook_fn(sample_rate=loader.sample_rate))
     log(
         f"private training: target ε={epsilon}, δ={delta:.3g}, σ={optimizer.noise_multiplier:.4f}, "
-        f"q={1 / len(loader):.4f}, accountant={dp['accountant']}"
+        f"q={loader.sample_rate:.4f}, accountant={dp['accountant']}, noise={dp['noise']}"
     )
     return engine, delta, model, optimizer, criterion, loader
 
 
-def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, private: bool, device) -> float:
-    """One pass over the training data; returns the mean training loss."""
-    loss_sum, n_seen = 0.0, 0
-    with physical_batches(loader, physical_batch_size, optimizer, private) as pieces, warnings.catch_warnings():
-        # Opacus' hooks on the first layer fire although the images need no gradient; torch warns every step.
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        for x, y, weight, step in pieces:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = criterion(model(x), y)
-            (loss * weight if weight != 1.0 else loss).backward()
-            if step:
-                optimizer.step()
-                optimizer.zero_grad()
-            loss_sum += loss.item() * len(x)
-            n_seen += len(x)
-    return loss_sum / max(n_seen, 1)
+def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, private: bool, device):
+    """One pass over the training data.
+
+    Returns ``(loss, steps)``: the mean training loss (None for a private run, whose training loss is not published)
+    and the optimiser steps taken, one per logical batch the sampler drew, empty Poisson batches included.
+    """
+    steps, loss_sum, n_seen = 0, 0.0, 0
+
+    def count_step(*_):
+        nonlocal steps
+        steps += 1
+
+    # The DP optimiser calls its wrapped optimiser only at the end of a logical batch.
+    counter = (optimizer.original_optimizer if private else optimizer).register_step_post_hook(count_step)
+    try:
+        with physical_batches(loader, physical_batch_size, optimizer, private) as pieces, warnings.catch_warnings():
+            # Opacus' hooks on the first layer fire although the images need no gradient; torch warns every step.
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            for x, y, weight, step in pieces:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                loss = criterion(model(x), y)
+                (loss * weight if weight != 1.0 else loss).backward()
+                if step:
+                    optimizer.step()
+                    optimizer.zero_grad()
+                if not private:  # non-private batches are never empty
+                    loss_sum += loss.item() * len(x)
+                    n_seen += len(x)
+    finally:
+        counter.remove()
+    return (None if private else loss_sum / n_seen), steps
 
 
 def train_model(
@@ -177,15 +228,18 @@ def train_model(
 
     Returns:
         A :class:`TrainResult`: the weights of the best-validation epoch, the model spec, one history row per epoch
-        (``epoch, train_loss, val_auroc, epsilon_spent, seconds``), the :class:`PrivacyRecord` and the best epoch.
+        (``epoch, val_loss, val_auroc, epsilon_spent, seconds``, and ``train_loss`` after ``epoch`` for a
+        non-private run only), the :class:`PrivacyRecord` and the best epoch.
 
     Raises:
-        ConfigError: an unknown optimiser or accountant, or δ not in (0, 1/N_train).
+        ConfigError: an unknown optimiser, accountant (``gdp`` included) or noise mode, or δ not in (0, 1/N_train).
         ManifestError: images of the split are missing from the cache.
-        TrainingError: the model diverged (non-finite validation outputs).
-        ResumeError: the state at ``resume_path`` belongs to another run or cannot be restored.
-        TrainingInterrupted: SIGTERM or SIGUSR1 arrived; with ``resume_path``, the state after the last complete
-            epoch (if any) is saved first.
+        TrainingError: the model diverged (non-finite validation outputs), or the accountant's history does not
+            match what the sampler did.
+        ResumeError: the state at ``resume_path`` belongs to another run, is not a safe state file, or cannot be
+            restored.
+        TrainingInterrupted: SIGTERM, SIGUSR1 or SIGINT arrived; with ``resume_path``, the state after the last
+            complete epoch (if any) is saved first.
     """
     generator = seed_everything(seed)
     device = device_for_run()
@@ -205,6 +259,11 @@ def train_model(
     model, optimizer = net, make_optimizer(net.parameters(), settings["optimizer"])
     # Class weights from the training labels would be a statistic of private data outside the accounting.
     loss = WeightedBCE(positive_class_weights(val.labels)).to(device)
+    epochs, dp, private = settings["epochs"], settings["privacy"], math.isfinite(epsilon)
+    noise = noise_mode(dp) if private else None
+    noise_generator = None
+    if noise == "secure":  # the Poisson sampler draws from the data loader's generator
+        generator, noise_generator = noise_generators(device)
     loader = DataLoader(
         train,
         batch_size=settings["logical_batch_size"],
@@ -213,11 +272,10 @@ def train_model(
         num_workers=settings.get("num_workers", 0),
         worker_init_fn=ignore_signals_in_worker,
     )
-    epochs, dp, private = settings["epochs"], settings["privacy"], math.isfinite(epsilon)
     criterion = loss
     if private:
         engine, delta, model, optimizer, criterion, loader = _make_private(
-            net, optimizer, loss, loader, epsilon, epochs, dp, log
+            net, optimizer, loss, loader, epsilon, epochs, dp, noise_generator, log
         )
     else:
         engine, delta = None, None
@@ -235,7 +293,7 @@ def train_model(
     snapshot = resume and resume.load()
     progress = _Progress()
     if snapshot:
-        _restore(snapshot, net, optimizer, engine, loss, generator, progress)
+        _restore(snapshot, net, optimizer, engine, loss, (generator, noise_generator), progress)
         log(f"resumed from {resume.path} after epoch {snapshot['epoch']}")
 
     checkpoint_every = settings.get("checkpoint_every_epochs", 1)
@@ -255,13 +313,14 @@ def train_model(
                     engine,
                     delta,
                     device,
+                    loss.pos_weight,
                     progress,
                     log,
                 )
                 if received:  # the handler's exception was swallowed (e.g. raised in a data loader's __del__)
                     raise TrainingInterrupted("epoch not counted")
                 if resume:
-                    snapshot = _snapshot(net, optimizer, engine, loss, generator, progress)
+                    snapshot = _snapshot(net, optimizer, engine, loss, (generator, noise_generator), progress)
                     if epoch % checkpoint_every == 0 and epoch < epochs:
                         resume.save(snapshot)
     except Exception:
@@ -277,14 +336,19 @@ def train_model(
         ) from None
 
     history = progress.history
+    # The Poisson sampler's q; without Opacus, the share of the data in one logical batch as the loader makes them.
+    sample_rate = loader.sample_rate if private else 1 / len(loader)
+    if private:
+        check_accounting(engine.accountant.history, optimizer.noise_multiplier, sample_rate, progress.steps)
     record = PrivacyRecord(
         private=private,
+        noise_mode=noise,
         epsilon=epsilon,
         epsilon_spent=history[-1]["epsilon_spent"],
         delta=delta,
         noise_multiplier=optimizer.noise_multiplier if private else 0.0,
-        sample_rate=1 / len(loader),
-        steps=sum(n for _, _, n in engine.accountant.history) if private else epochs * len(loader),
+        sample_rate=sample_rate,
+        steps=progress.steps,
         epochs=epochs,
         accountant=dp["accountant"] if private else None,
         max_grad_norm=dp["max_grad_norm"] if private else None,
@@ -300,6 +364,7 @@ class _Progress:
     """Where a run stands after its last complete epoch."""
 
     epoch: int = 0
+    steps: int = 0  # optimiser steps taken so far
     history: list = field(default_factory=list)
     best_state: dict | None = None
     best_auroc: float = -math.inf
@@ -319,42 +384,54 @@ def _run_epoch(
     engine,
     delta,
     device,
+    pos_weight,
     progress: _Progress,
     log,
 ) -> None:
     """Train one epoch, validate, and record it in ``progress``."""
     start = time.perf_counter()
-    loss = _train_epoch(model, optimizer, criterion, loader, settings["physical_batch_size"], private, device)
-    scores = predict_probabilities(net, val, settings["physical_batch_size"], device)
+    train_loss, steps = _train_epoch(
+        model, optimizer, criterion, loader, settings["physical_batch_size"], private, device
+    )
+    logits = predict_logits(net, val, settings["physical_batch_size"], device)
+    scores = torch.sigmoid(logits).numpy()
     if not np.isfinite(scores).all():
         raise TrainingError(
             f"epoch {epoch}: the model diverged (non-finite outputs); lower "
             f"training.optimizer.lr (now {settings['optimizer']['lr']})"
         )
+    val_loss = per_sample_loss(logits, val.labels, pos_weight.cpu()).mean().item()
     val_auroc = masked_macro_auroc(val.labels.numpy(), scores)
     spent = engine.get_epsilon(delta) if private else math.inf
+    losses = {"val_loss": val_loss} if private else {"train_loss": train_loss, "val_loss": val_loss}
     progress.history.append(
         {
             "epoch": epoch,
-            "train_loss": loss,
+            **losses,
             "val_auroc": val_auroc,
             "epsilon_spent": spent,
             "seconds": time.perf_counter() - start,
         }
     )
-    log(f"epoch {epoch}/{settings['epochs']}: loss {loss:.4f}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}")
+    shown = ", ".join(f"{name.replace('_', ' ')} {value:.4f}" for name, value in losses.items())
+    log(f"epoch {epoch}/{settings['epochs']}: {shown}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}")
     if val_auroc > progress.best_auroc:  # validation only: the test split never informs a choice
         progress.best_auroc, progress.best_epoch = val_auroc, epoch
         progress.best_state = _cpu_copy(net.state_dict())
     progress.epoch = epoch
+    progress.steps += steps
 
 
 def _cpu_copy(state: dict) -> dict:
     return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
-def _snapshot(net, optimizer, engine, loss: WeightedBCE, generator, progress: _Progress) -> dict:
-    """Everything the next epoch depends on, copied so that later training does not change it."""
+def _snapshot(net, optimizer, engine, loss: WeightedBCE, generators, progress: _Progress) -> dict:
+    """Everything the next epoch depends on, copied so that later training does not change it.
+
+    Tensors and plain containers only, so that ``resume.pt`` loads with ``weights_only=True``. ``generators`` is
+    ``(loader generator, noise generator or None)``.
+    """
     return {
         "epoch": progress.epoch,
         "model": _cpu_copy(net.state_dict()),
@@ -363,12 +440,12 @@ def _snapshot(net, optimizer, engine, loss: WeightedBCE, generator, progress: _P
         "noise_multiplier": optimizer.noise_multiplier if engine else 0.0,
         # The loss must be rebuilt from the same source (validation labels) on resume; stored to check that.
         "pos_weight": loss.pos_weight.detach().cpu().clone(),
-        "rng": capture_rng(generator),
-        "progress": copy.deepcopy(progress),
+        "rng": capture_rng(*generators),
+        "progress": copy.deepcopy(vars(progress)),
     }
 
 
-def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generator, progress: _Progress) -> None:
+def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generators, progress: _Progress) -> None:
     noise = optimizer.noise_multiplier if engine else 0.0
     if snapshot["noise_multiplier"] != noise:
         raise ResumeError(f"σ recalibrated to {noise} but the saved run used {snapshot['noise_multiplier']}")
@@ -378,8 +455,8 @@ def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generato
     optimizer.load_state_dict(snapshot["optimizer"])
     if engine:
         engine.accountant.load_state_dict(snapshot["accountant"])
-    restore_rng(snapshot["rng"], generator)  # last: setting up the run above may draw random numbers
-    vars(progress).update(vars(copy.deepcopy(snapshot["progress"])))
+    restore_rng(snapshot["rng"], *generators)  # last: setting up the run above may draw random numbers
+    vars(progress).update(copy.deepcopy(snapshot["progress"]))
 
 
 def save_checkpoint(path, result: TrainResult, provenance: dict | None = None) -> None:

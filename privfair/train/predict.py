@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from privfair.data.cache import CachedImages
+from privfair.train.checkpoint import load_state_file
 from privfair.train.models import build_model
 
 ROW_COLUMNS = ["image_id", "patient_id", "study_id", "split", "age", "sex", "view", "comorbidity"]
@@ -23,6 +24,25 @@ def device_for_run() -> torch.device:
 
 
 @torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: CachedImages, batch_size: int, device: torch.device) -> torch.Tensor:
+    """The network's outputs before the sigmoid, one row per image of ``images``, one column per label.
+
+    Args:
+        model: the network, already on ``device``; evaluated in eval mode, and left in train mode afterwards.
+        images: one split of the cache (:class:`privfair.data.cache.CachedImages`), read in order.
+        batch_size: images per forward pass.
+        device: where the batches go.
+
+    Returns:
+        A float32 CPU tensor (n_images, n_labels), rows in the order of ``images.rows``.
+    """
+    model.eval()
+    loader = DataLoader(images, batch_size=batch_size, shuffle=False)
+    logits = [model(x.to(device)).float().cpu() for x, _ in loader]
+    model.train()
+    return torch.cat(logits)
+
+
 def predict_probabilities(
     model: torch.nn.Module, images: CachedImages, batch_size: int, device: torch.device
 ) -> np.ndarray:
@@ -37,25 +57,25 @@ def predict_probabilities(
     Returns:
         A float32 array (n_images, n_labels) of probabilities, rows in the order of ``images.rows``.
     """
-    model.eval()
-    loader = DataLoader(images, batch_size=batch_size, shuffle=False)
-    scores = [torch.sigmoid(model(x.to(device))).float().cpu() for x, _ in loader]
-    model.train()
-    return torch.cat(scores).numpy()
+    return torch.sigmoid(predict_logits(model, images, batch_size, device)).numpy()
 
 
 def load_model(checkpoint_path, device: torch.device) -> tuple[torch.nn.Module, dict]:
     """Rebuild the network from a checkpoint written by ``privfair.train.loop.save_checkpoint``.
 
     Args:
-        checkpoint_path: the checkpoint file (loaded with ``weights_only=True``).
+        checkpoint_path: the checkpoint file, loaded with ``weights_only=True``: nothing in it can run code.
         device: where to put the network and the loaded tensors.
 
     Returns:
         ``(model, checkpoint)``: the network with the saved weights, on ``device``, and the checkpoint dict
         (``state_dict``, ``model`` (the spec, ``labels`` included), ``best_epoch``, ``provenance``).
+
+    Raises:
+        CheckpointError: the file holds anything but tensors and plain containers, or is unreadable; the message
+            names it.
     """
-    checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    checkpoint = load_state_file(checkpoint_path, device)
     spec = checkpoint["model"]
     model = build_model(
         spec["spatial_dims"], spec["in_channels"], len(spec["labels"]), spec["width"], spec["num_groups"]

@@ -286,3 +286,19 @@ def write_medmnist(root: Path, shape=(28, 28), n=(10, 4, 4), n_classes: int = 2,
     root.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(root / "set.npz", **arrays)
     return root
+
+
+def rewrite_table(path: Path, edit) -> Path:
+    """Apply ``edit`` (a function of the table) to a CSV or parquet export, every cell read and written as text."""
+    if path.suffix == ".parquet":
+        edit(pd.read_parquet(path)).to_parquet(path, index=False)
+    else:
+        edit(pd.read_csv(path, dtype=str, keep_default_na=False)).to_csv(path, index=False)
+    return path
+
+
+def write_volume(path: Path, data: np.ndarray, spacing=(1.5, 1.5, 3.0)) -> Path:
+    """A NIfTI volume (e.g. CT in HU) with the given voxel spacing in mm."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data, np.diag([*spacing, 1.0])), path)
+    return path

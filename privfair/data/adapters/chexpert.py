@@ -3,7 +3,8 @@
 
 ``uncertain`` and ``blank`` choose what those codes become: ``zeros``, ``ones`` or ``ignore`` (NaN: masked in the
 loss and in evaluation). ``valid.csv`` (radiologist-labelled) is the official test split. The patient id comes from
-the path (``.../patient00001/study1/view1_frontal.jpg``).
+the path (``.../patient00001/study1/view1_frontal.jpg``). A path that leads outside ``root`` is refused unless
+``allow_outside_root`` is true.
 """
 
 from __future__ import annotations
@@ -12,8 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from privfair.data.adapters.common import RowChecks, coded_labels, labels_frame, read_table, uncertain_codes
-from privfair.data.manifest import OFFICIAL_SPLIT, label_columns
+from privfair.data.adapters.common import (
+    RowChecks,
+    coded_labels,
+    labels_frame,
+    locate,
+    or_unknown,
+    origins,
+    read_table,
+    uncertain_codes,
+)
+from privfair.data.manifest import OFFICIAL_SPLIT, ORIGIN, label_columns
 
 FINDINGS = (
     "No Finding",
@@ -39,10 +49,19 @@ def finding_name(column: str) -> str:
     return column.lower().replace(" ", "_")
 
 
-def image_path(root: Path, relative: str) -> str:
-    """Table paths start with the release folder (``CheXpert-v1.0-small/train/...``); ``root`` is that folder."""
-    parts = Path(relative).parts
-    return str((root.joinpath(*parts[1:]) if parts and parts[0] == root.name else root / relative).resolve())
+def under_root(root: Path, listed: str) -> str:
+    """A table path relative to ``root``: table paths start with the release folder
+    (``CheXpert-v1.0-small/train/...``), and ``root`` is that folder.
+
+    Args:
+        root: the release folder (``source.root``).
+        listed: the path as ``Path`` lists it.
+
+    Returns:
+        The path without its leading release folder (any other path unchanged, for :func:`locate` to check).
+    """
+    parts = Path(listed).parts
+    return str(Path(*parts[1:])) if len(parts) > 1 and parts[0] == root.name else listed
 
 
 def read_split(root: Path, path: Path, split: str, options: dict, checks: RowChecks) -> pd.DataFrame:
@@ -51,7 +70,8 @@ def read_split(root: Path, path: Path, split: str, options: dict, checks: RowChe
         table = table[table["Frontal/Lateral"] == "Frontal"]
     codes = uncertain_codes(options.get("uncertain", "ignore"), options.get("blank", "zeros"))
     table, labels = coded_labels(table, {finding_name(f): f for f in FINDINGS}, codes, path, checks)
-    table, paths = checks.image_paths(table, table["Path"].map(lambda p: image_path(root, p)), path)
+    listed = table["Path"].map(lambda p: under_root(root, p))
+    table, paths = checks.image_paths(table, locate(root, listed, path, options.get("allow_outside_root", False)), path)
     table, age = checks.age(table, pd.to_numeric(table["Age"], errors="coerce"), table["Age"], path)
     table, sex = checks.sex(table, table["Sex"], SEX_CODES, path)
     parts = table["Path"].str.extract(r"(patient\d+)/(study\d+)/(view[^/]+)\.\w+$")
@@ -63,8 +83,9 @@ def read_split(root: Path, path: Path, split: str, options: dict, checks: RowChe
             "study_id": parts[0] + "_" + parts[1],
             "age": age.loc[table.index],
             "sex": sex.loc[table.index],
-            "view": table["AP/PA"].where(table["Frontal/Lateral"] == "Frontal", "LL").fillna("unknown"),
+            "view": or_unknown(table["AP/PA"]).where(table["Frontal/Lateral"] == "Frontal", "LL"),
             OFFICIAL_SPLIT: split,
+            ORIGIN: origins(path, table.index),
         }
     )
     return pd.concat([manifest, labels.loc[table.index]], axis=1)

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from privfair.core.errors import ManifestError
-from privfair.data.adapters.common import RowChecks
-from privfair.data.manifest import LABEL_PREFIX, OFFICIAL_SPLIT, SPLITS, first_items
+from privfair.data.adapters.common import RowChecks, origins, rows_named
+from privfair.data.manifest import LABEL_PREFIX, OFFICIAL_SPLIT, ORIGIN, SPLITS
 
 NPZ_SEPARATOR = "#"
 
@@ -30,11 +30,9 @@ def label_matrix(raw: np.ndarray, names: list[str], key: str, path: Path) -> np.
         allowed, matrix = (0, 1), raw
     else:
         raise ManifestError(f"{path}: '{key}' has {raw.shape[1]} column(s) but source.labels names {len(names)}")
-    bad = np.flatnonzero(~np.isin(raw, allowed).all(axis=1))
+    bad = pd.Index(np.flatnonzero(~np.isin(raw, allowed).all(axis=1)), name=key)
     if len(bad):
-        raise ManifestError(
-            f"{path}: '{key}' has values outside {list(allowed)} in {len(bad)} image(s), index(es) {first_items(bad)}"
-        )
+        raise ManifestError(f"{path}: values outside {list(allowed)} in {len(bad)} image(s), {rows_named(bad)}")
     return matrix.astype("int8")
 
 
@@ -61,6 +59,7 @@ def medmnist(root: Path, options: dict) -> tuple[pd.DataFrame, RowChecks]:
                     "sex": None,
                     "view": "unknown",
                     OFFICIAL_SPLIT: split,
+                    ORIGIN: origins(path, pd.RangeIndex(len(labels), name=f"{split}_images")).to_numpy(),
                 }
             )
             parts.append(pd.concat([part, pd.DataFrame(labels, columns=[f"{LABEL_PREFIX}{n}" for n in names])], axis=1))

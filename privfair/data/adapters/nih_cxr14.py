@@ -14,8 +14,16 @@ from pathlib import Path
 import pandas as pd
 
 from privfair.core.errors import ManifestError
-from privfair.data.adapters.common import RowChecks, find_table, index_images, labels_frame, read_table
-from privfair.data.manifest import LABEL_PREFIX, OFFICIAL_SPLIT
+from privfair.data.adapters.common import (
+    RowChecks,
+    find_table,
+    index_images,
+    labels_frame,
+    or_unknown,
+    origins,
+    read_table,
+)
+from privfair.data.manifest import LABEL_PREFIX, OFFICIAL_SPLIT, ORIGIN
 
 FINDINGS = (
     "Atelectasis",
@@ -50,7 +58,7 @@ def header_names(path: Path) -> list[str]:
 
 
 def finding_labels(table: pd.DataFrame, path: Path, checks: RowChecks) -> tuple[pd.DataFrame, pd.DataFrame]:
-    findings = table["Finding Labels"].fillna("").str.split("|")
+    findings = table["Finding Labels"].str.split("|")
     unknown = findings.map(lambda names: [n for n in names if n not in FINDINGS and n != NO_FINDING])
     no_finding_mixed = findings.map(lambda names: NO_FINDING in names and len(names) > 1)
     table = checks.check(
@@ -99,11 +107,12 @@ def parse_data_entry(path: Path, checks: RowChecks) -> pd.DataFrame:
         {
             "image_id": image_id,
             "file": table["Image Index"],
-            "patient_id": table["Patient ID"].astype(str),
+            "patient_id": table["Patient ID"],
             "study_id": image_id,  # one image per study (the follow-up number)
             "age": age.loc[table.index],
             "sex": sex.loc[table.index],
-            "view": table["View Position"],
+            "view": or_unknown(table["View Position"]),
+            ORIGIN: origins(path, table.index),
         }
     )
     return pd.concat([manifest, labels.loc[table.index]], axis=1)

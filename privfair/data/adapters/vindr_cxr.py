@@ -15,8 +15,8 @@ import pandas as pd
 import pydicom
 
 from privfair.core.errors import ManifestError
-from privfair.data.adapters.common import RowChecks, labels_frame, read_table
-from privfair.data.manifest import LABEL_PREFIX, OFFICIAL_SPLIT, label_columns
+from privfair.data.adapters.common import RowChecks, labels_frame, locate, or_unknown, origins, read_table
+from privfair.data.manifest import LABEL_PREFIX, OFFICIAL_SPLIT, ORIGIN, label_columns
 
 SPLITS = ("train", "test")
 SEX_CODES = {"F": ["F"], "M": ["M"]}
@@ -43,7 +43,11 @@ def read_header(path: str) -> tuple[str, ...]:
 
 
 def rater_labels(table: pd.DataFrame, vote: str) -> pd.DataFrame:
-    """One row per image: a finding is positive if any / a majority of the rows (radiologists) mark it."""
+    """One row per image: a finding is positive if any / a majority of the rows (radiologists) mark it.
+
+    ``table`` has ``image_id`` and the findings coded 0/1 (numbers), indexed by file line; the result is indexed by
+    the line of each image's first row.
+    """
     findings = [c for c in table.columns if c not in ID_COLUMNS]
     grouped = table.groupby("image_id", sort=False)[findings]
     votes = grouped.mean() if vote == "majority" else grouped.max()
@@ -59,8 +63,8 @@ def read_split(root: Path, split: str, options: dict, checks: RowChecks) -> pd.D
     coded = table[findings].apply(pd.to_numeric, errors="coerce")
     bad = ~coded.isin([0, 1]).all(axis=1)
     table = checks.check(table, bad, "label_code", "finding not coded 0 or 1", path)
-    labels = rater_labels(table, options.get("rater_vote", "majority"))
-    image_paths = labels["image_id"].map(lambda i: str((root / split / f"{i}.dicom").resolve()))
+    labels = rater_labels(table[["image_id"]].join(coded), options.get("rater_vote", "majority"))
+    image_paths = locate(root, labels["image_id"].map(lambda i: f"{split}/{i}.dicom"), path)
     labels, image_paths = checks.image_paths(labels, image_paths, path)
     header = pd.DataFrame([read_header(p) for p in image_paths], columns=HEADER_TAGS, index=labels.index)
     labels, age = checks.age(labels, header["PatientAge"].map(dicom_age), header["PatientAge"], path)
@@ -73,8 +77,9 @@ def read_split(root: Path, split: str, options: dict, checks: RowChecks) -> pd.D
             "study_id": labels["image_id"],
             "age": age.loc[labels.index],
             "sex": sex.loc[labels.index],
-            "view": header["ViewPosition"].loc[labels.index].replace("", "unknown"),
+            "view": or_unknown(header["ViewPosition"].loc[labels.index]),
             OFFICIAL_SPLIT: split,
+            ORIGIN: origins(path, labels.index),
         }
     )
     names = {f: f"{LABEL_PREFIX}{re.sub(r'[^0-9a-z]+', '_', f.lower()).strip('_')}" for f in findings}

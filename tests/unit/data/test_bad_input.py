@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.exports import nih_lines, write_chexpert, write_nih
+from helpers.exports import hospital_options, nih_lines, rewrite_table, write_chexpert, write_hospital, write_nih
 
 from privfair.core.errors import ManifestError
 from privfair.data.ingest import ingest
@@ -140,3 +140,41 @@ def test_a_patient_in_two_official_splits_is_refused(tmp_path):
     manifest["official_split"] = np.where(manifest["image_id"] + ".png" == patient_images[1], "test", "train")
     with pytest.raises(ManifestError, match="more than one official split"):
         split_patients(manifest, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+
+
+def test_lines_are_numbered_as_the_file_numbers_them_blank_lines_and_multi_line_cells_included(nih, tmp_path):
+    path = nih / "Data_Entry_2017_v2020.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:3], "", *lines[3:]]) + "\n")  # line 4 is blank
+    edit_table(nih, 9, 5, "X")
+    with pytest.raises(ManifestError, match=r"sex code not in \['f', 'm'\] in 1 row\(s\), line\(s\) 9 \('X'\) "):
+        ingest("nih_cxr14", nih, {})
+
+    hospital = write_hospital(tmp_path / "hospital")
+    notes = ["first line\nsecond line"] + [""] * 19  # the first row spans lines 2 and 3
+    rewrite_table(hospital / "export.csv", lambda t: t.assign(note=notes, alter=t["alter"].mask(t.index == 2, "200")))
+    with pytest.raises(ManifestError, match=r"impossible age \(outside 0-120\) in 1 row\(s\), line\(s\) 5 \('200'\)"):
+        ingest("manifest", hospital, hospital_options())
+
+
+def test_a_failed_preprocess_step_ends_with_one_line_and_leaves_no_file(nih, tmp_path, run_step_script):
+    manifest, _ = ingest("nih_cxr14", nih, {})
+    broken = manifest.at[7, "path"]
+    with open(broken, "r+b") as file:
+        file.truncate(40)
+    manifest.to_parquet(tmp_path / "manifest.parquet")
+    out = tmp_path / "out"
+    out.mkdir()
+    status, log = run_step_script(
+        "preprocess",
+        [tmp_path / "manifest.parquet"],
+        {"cache": out / "cache.npy", "manifest": out / "cache.parquet"},
+        threads=2,  # one MONAI worker, which dies with the step
+        preprocess={"spatial_size": [8, 8], "cache_dtype": "float16"},
+    )
+    message = (
+        f"privfair: 1 of 45 image(s) could not be preprocessed: {broken}: cannot preprocess image: "
+        f"UnidentifiedImageError: cannot identify image file '{broken}'"
+    )
+    assert status == 1 and log == [message]  # the log holds the one line, and nothing partial is left
+    assert list(out.iterdir()) == []

@@ -6,7 +6,13 @@ import pytest
 from matplotlib.image import imread
 
 from privfair.core.tables import markdown_table
-from privfair.evaluate.aggregate import per_label_table, privacy_utility_table, run_table, utility_view
+from privfair.evaluate.aggregate import (
+    per_label_table,
+    privacy_record_table,
+    privacy_utility_table,
+    run_table,
+    utility_view,
+)
 from privfair.evaluate.metrics import evaluate_predictions
 from privfair.report.utility_figures import plot_per_label, plot_privacy_utility
 
@@ -245,3 +251,52 @@ def test_figures_with_only_non_private_runs(study, tmp_path):
     assert_figures(tmp_path, "pu")
     plot_per_label(per_label_table(inf_runs, bootstraps), tmp_path / "labels.png", tmp_path / "labels.pdf")
     assert_figures(tmp_path, "labels")
+
+
+def test_privacy_records_show_the_noise_mode_and_the_patient_level_guarantee():
+    base = {"dataset": "chest", "noise_multiplier": 1.0, "sample_rate": 0.1, "steps": 30, "epochs": 3}
+    records = [
+        {
+            **base,
+            "epsilon": 2.0,
+            "seed": 1,
+            "noise_mode": "secure",
+            "epsilon_spent": 1.98,
+            "delta": 1e-5,
+            "max_images_per_patient": 2,
+            "patient_epsilon": 3.96,
+            "patient_delta": 2 * math.exp(1.98) * 1e-5,
+        },
+        {
+            **base,
+            "epsilon": 8.0,
+            "seed": 0,
+            "noise_mode": "seeded",
+            "epsilon_spent": 7.9,
+            "delta": 1e-5,
+            "max_images_per_patient": 4,
+            "patient_epsilon": 31.6,
+            "patient_delta": 4 * math.exp(23.7) * 1e-5,
+        },
+        {
+            **base,
+            "epsilon": math.inf,
+            "seed": 0,
+            "noise_mode": None,
+            "epsilon_spent": math.inf,
+            "delta": None,
+            "max_images_per_patient": 4,
+            "patient_epsilon": math.inf,
+            "patient_delta": None,
+        },
+        # A record written before noise modes and patient-level fields existed.
+        {**base, "epsilon": 1.0, "seed": 0, "epsilon_spent": 0.99, "delta": 1e-5, "max_images_per_patient": 1},
+    ]
+    numbers, shown = privacy_record_table(records)
+    assert {"noise_mode", "patient_epsilon", "patient_delta"} <= set(numbers.columns)
+    assert list(shown["Noise"]) == ["—", "secure", "seeded (not for release)", "—"]
+    assert list(shown["Patient ε (kε)"]) == ["—", "3.96", "31.6", "∞"]
+    delta = list(shown["Patient δ (k·e^((k−1)ε)·δ)"])
+    assert delta[0] == "—" and delta[1] == "1.45e-04" and delta[2].endswith("(no guarantee)") and delta[3] == "—"
+    only_non_private = privacy_record_table(records[2:3])[1]
+    assert list(only_non_private["Patient δ (k·e^((k−1)ε)·δ)"]) == ["—"]

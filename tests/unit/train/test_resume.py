@@ -51,9 +51,11 @@ def signal_when_saved(path, signum=signal.SIGUSR1):
     return watcher
 
 
-# With data loader workers the signal reaches them too (SLURM signals every process of the job step).
+# With data loader workers the signal reaches them too (SLURM signals every process of the job step); Ctrl-C
+# (SIGINT) is handled like SLURM's signals.
 @pytest.mark.parametrize(
-    "epsilon, epochs, signum, workers", [(3.0, 3, signal.SIGUSR1, 0), (float("inf"), 4, signal.SIGTERM, 2)]
+    "epsilon, epochs, signum, workers",
+    [(3.0, 3, signal.SIGUSR1, 0), (float("inf"), 4, signal.SIGTERM, 2), (float("inf"), 3, signal.SIGINT, 0)],
 )
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(
     tiny_cache, training_settings, tmp_path, epsilon, epochs, signum, workers
@@ -76,7 +78,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(
     assert any(f"resumed from {resume} after epoch {saved['epoch']}" in line for line in resumed_log)
     assert resumed.privacy == uninterrupted.privacy  # steps, σ, q, ε spent, δ, accountant
     assert resumed.best_epoch == uninterrupted.best_epoch
-    cols = ["epoch", "train_loss", "val_auroc", "epsilon_spent"]
+    cols = [c for c in uninterrupted.history.columns if c != "seconds"]  # losses, val AUROC, ε spent
     assert resumed.history[cols].equals(uninterrupted.history[cols])
     for name, tensor in uninterrupted.state_dict.items():
         assert torch.equal(resumed.state_dict[name], tensor), name

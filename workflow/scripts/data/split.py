@@ -1,5 +1,6 @@
 import pandas as pd
 
+from privfair.core.io import atomic_output
 from privfair.core.step import run_step
 from privfair.data.split import split_patients
 
@@ -9,7 +10,8 @@ def main(snakemake):
     manifest = pd.read_parquet(snakemake.input[0])
     split = split_patients(manifest, options["fractions"], options["seed"], source=snakemake.input[0])
     print(split.groupby("split").agg(images=("image_id", "size"), patients=("patient_id", "nunique")))
-    split.to_parquet(snakemake.output[0], index=False)
+    with atomic_output(snakemake.output[0]) as path:
+        split.to_parquet(path, index=False)
 
 
 run_step(snakemake, main)
