@@ -1,16 +1,19 @@
-# Set-up and the two everyday commands: `make demo` (the whole study on embedded data) and `make test`.
+# Set-up (`make install`) and the two everyday commands: `make demo` (the whole study on embedded data), `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint clean
+.PHONY: install demo test lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
+
+# .venv with privfair (editable), Snakemake, the SLURM plugin and the test tools; `make demo` and `make test` do it too.
+install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)

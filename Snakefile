@@ -2,8 +2,10 @@
 # Raw images -> manifest -> patient-level split -> MONAI cache -> (dataset, epsilon, seed) training grid
 # -> predictions -> bootstrap evaluation and subgroup metrics -> fairness statistics, tables, figures, report.
 
+# The study is the --configfile file(s), whole: nothing of the demo creeps into it. Without one, the demo runs.
+if not workflow.overwrite_configfiles:
 
-configfile: "config/config.yaml"
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

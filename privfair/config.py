@@ -6,7 +6,10 @@ import functools
 import math
 from pathlib import Path
 
+import jsonschema
 import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 from privfair.core.epsilon import epsilon_label
 from privfair.core.errors import ConfigError
@@ -29,6 +32,25 @@ def adapter_schemas() -> dict[str, dict]:
     schema = yaml.safe_load(SCHEMA.read_text())
     names = schema["$defs"]["dataset"]["properties"]["source"]["properties"]["adapter"]["enum"]
     return {name: schema["$defs"][f"source_{name}"] for name in names}
+
+
+def validate_config(config: dict, schema_path=SCHEMA) -> None:
+    """Validate ``config`` against the schema and fill in its defaults (in place), as ``snakemake.utils.validate``.
+
+    Raises:
+        ConfigError: one line naming the key at fault and what is allowed, instead of the schema dump that
+            Snakemake's validation error carries.
+    """
+    try:
+        validate(config, str(schema_path))
+    except WorkflowError:
+        schema = yaml.safe_load(Path(schema_path).read_text())
+        validator = jsonschema.Draft202012Validator(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+        if error is None:
+            raise
+        key = ".".join(str(part) for part in error.absolute_path) or "the config's top level"
+        raise ConfigError(f"{key}: {error.message}") from None
 
 
 def check_study(config: dict) -> None:

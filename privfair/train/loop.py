@@ -359,6 +359,19 @@ def train_model(
     return TrainResult(progress.best_state, model_spec, pd.DataFrame(history), record, progress.best_epoch)
 
 
+def _eta(history: list[dict], epochs: int) -> str:
+    """This epoch's time and the time left, from the mean time of the epochs so far (resumed ones included)."""
+    seconds = [entry["seconds"] for entry in history]
+    left = (epochs - history[-1]["epoch"]) * sum(seconds) / len(seconds)
+    return f"{_duration(seconds[-1])} this epoch, about {_duration(left)} to go"
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
 @dataclass
 class _Progress:
     """Where a run stands after its last complete epoch."""
@@ -414,7 +427,10 @@ def _run_epoch(
         }
     )
     shown = ", ".join(f"{name.replace('_', ' ')} {value:.4f}" for name, value in losses.items())
-    log(f"epoch {epoch}/{settings['epochs']}: {shown}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}")
+    log(
+        f"epoch {epoch}/{settings['epochs']}: {shown}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}; "
+        f"{_eta(progress.history, settings['epochs'])}"
+    )
     if val_auroc > progress.best_auroc:  # validation only: the test split never informs a choice
         progress.best_auroc, progress.best_epoch = val_auroc, epoch
         progress.best_state = _cpu_copy(net.state_dict())

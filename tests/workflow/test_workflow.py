@@ -71,6 +71,48 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_study_config_is_the_whole_config_with_schema_defaults_and_no_demo_value(tmp_path):
+    config = yaml.safe_load(SCENARIO.read_text())
+    del config["evaluation"], config["fairness"]  # a minimal study: the schema's defaults apply, not the demo's
+    config["study"]["datasets"] = ["synth_cxr"]
+    config["datasets"] = {"synth_cxr": config["datasets"]["synth_cxr"]}
+    snakemake(
+        "results/config.yaml",
+        "--cores",
+        "1",
+        "--configfile",
+        str(write_config(tmp_path / "study.yaml", config)),
+        workdir=tmp_path,
+    )
+    used = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
+    demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert demo["fairness"]["min_group_size"] == {"positives": 5, "negatives": 5}
+    assert used["fairness"]["min_group_size"] == {"positives": 10, "negatives": 10}  # the schema's default
+    assert used["evaluation"] == {"n_bootstrap": 1000, "seed": 20240201, "ci": 0.95}
+    assert list(used["datasets"]) == ["synth_cxr"]  # the demo's synth_ct does not creep in
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (
+            lambda c: c.update(studdy=c.pop("study")),
+            "the config's top level: Additional properties are not allowed ('studdy' was unexpected)",
+        ),
+        (lambda c: c["datasets"]["synth_cxr"]["training"].update(epochz=3), "datasets.synth_cxr.training: "),
+    ],
+)
+def test_a_config_error_is_one_line_naming_the_key(tmp_path, edit, key):
+    config = yaml.safe_load(SCENARIO.read_text())
+    edit(config)
+    result = snakemake(
+        "-n", "--configfile", str(write_config(tmp_path / "bad.yaml", config)), workdir=tmp_path, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and key in output
+    assert len(output) < 2000  # not the schema dump (tens of KB) that Snakemake's validation error carries
+
+
 @pytest.mark.workflow
 def test_any_positive_budget_plans_and_an_unreachable_one_stops_before_training(tmp_path):
     config = yaml.safe_load(SCENARIO.read_text())

@@ -1,15 +1,15 @@
 import os
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
-from privfair.config import check_study
+from privfair.config import check_study, validate_config
 from privfair.core.epsilon import EPSILON_WILDCARD, FINITE_EPSILON_WILDCARD, NON_PRIVATE, epsilon_label
 from privfair.train.settings import model_settings
 
 min_version("9.0")
 
 
-validate(config, "../../config/schema.yaml")
+validate_config(config)
 check_study(config)
 
 
@@ -160,6 +160,7 @@ def get_final_outputs():
     figures += expand("fairness_gap_{attribute}", attribute=get_single_attributes())
     figures += expand("roc_{dataset}", dataset=config["study"]["datasets"])
     return [
+        "results/config.yaml",
         *expand(
             "results/datasets/{dataset}/summary.{ext}",
             dataset=config["study"]["datasets"],

@@ -1,5 +1,6 @@
 # Figures are light: they run on the submitting machine, never as cluster jobs.
 localrules:
+    save_config,
     plot_privacy_utility,
     plot_per_label,
     plot_fairness_gaps,
@@ -118,3 +119,16 @@ rule plot_roc_curves:
         epsilons=get_roc_epsilons,
     script:
         "../scripts/report/plot_roc_curves.py"
+
+
+rule save_config:
+    output:
+        "results/config.yaml",
+    log:
+        "results/logs/save_config.log",
+    conda:
+        ENV
+    params:
+        config=sorted_keys(config),
+    script:
+        "../scripts/report/save_config.py"

@@ -91,3 +91,9 @@ def test_ghost_clipping_mode_trains(tiny_cache, training_settings):
     training_settings["epochs"] = 1
     result = training.train_model(*tiny_cache, training_settings, epsilon=4.0, seed=0, log=lambda _: None)
     assert result.privacy.noise_multiplier > 0 and result.privacy.epsilon_spent <= 4.0 + 1e-6
+
+
+def test_the_log_gives_each_epoch_time_and_the_time_left():
+    history = [{"epoch": 1, "seconds": 10.0}, {"epoch": 2, "seconds": 14.0}]
+    assert training._eta(history, epochs=10) == "0m14s this epoch, about 1m36s to go"  # 8 epochs × 12 s
+    assert training._eta([{"epoch": 3, "seconds": 4000.0}], epochs=10).endswith("about 7h46m to go")  # 7 × 4000 s
