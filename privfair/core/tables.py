@@ -13,6 +13,13 @@ import pandas as pd
 
 CI_DIGITS = 3
 
+# Marks of cells that admit their limits (docs/methods.md, "What the marks mean"). A CI resting on fewer than this
+# share of the bootstrap resamples (the others undefined, e.g. lacking a positive) is marked FEW_RESAMPLES, with its
+# count of valid resamples; a cell measured on too few test cases to be relied on is marked UNRELIABLE.
+FEW_RESAMPLES_SHARE = 0.8
+FEW_RESAMPLES = "†"
+UNRELIABLE = "‡"
+
 
 def fmt_epsilon(epsilon: float) -> str:
     return "∞ (non-private)" if math.isinf(epsilon) else f"{epsilon:g}"
@@ -68,6 +75,8 @@ LATEX_SYMBOLS = {
     "∞": r"$\infty$",
     "×": r"$\times$",
     "·": r"$\cdot$",
+    "†": r"\dag{}",
+    "‡": r"\ddag{}",
     "−": "-",
     "—": "--",
 }
@@ -146,3 +155,57 @@ def fmt_change(row, column: str = "diff") -> str:
 def view(rows: pd.DataFrame, cells: dict) -> pd.DataFrame:
     """Formatted cells: one column per ``header: formatter(row)`` of ``cells``, one row per row of ``rows``."""
     return pd.DataFrame({header: [fmt(r) for _, r in rows.iterrows()] for header, fmt in cells.items()})
+
+
+def few_resamples(n_valid, n_resamples) -> bool:
+    """Whether a CI rests on fewer than :data:`FEW_RESAMPLES_SHARE` of the resamples (False when either count is
+    missing: nothing to judge).
+
+    Args:
+        n_valid: the resamples in which the quantity is defined.
+        n_resamples: the resamples drawn.
+
+    Returns:
+        ``n_valid < FEW_RESAMPLES_SHARE * n_resamples``, or False when a count is missing.
+    """
+    try:
+        n_valid, n_resamples = float(n_valid), float(n_resamples)
+    except (TypeError, ValueError):
+        return False
+    if math.isnan(n_valid) or math.isnan(n_resamples):
+        return False
+    return n_valid < FEW_RESAMPLES_SHARE * n_resamples
+
+
+def mark_few_resamples(cell: str, n_valid, n_resamples) -> str:
+    """``cell`` followed by "† <n_valid>/<n_resamples>" when :func:`few_resamples`, else ``cell`` unchanged.
+
+    Args:
+        cell: a formatted CI (or change with its CI).
+        n_valid: the resamples behind it that are defined.
+        n_resamples: the resamples drawn.
+
+    Returns:
+        The cell, marked where the rule fires.
+    """
+    if not few_resamples(n_valid, n_resamples):
+        return cell
+    return f"{cell} {FEW_RESAMPLES} {int(n_valid)}/{int(n_resamples)}"
+
+
+def few_resamples_note(n_resamples, why: str) -> str:
+    """The table note that explains :data:`FEW_RESAMPLES` (for ``notes`` of :func:`write_table`).
+
+    Args:
+        n_resamples: the numbers of resamples drawn (one or more values; repeats are dropped).
+        why: why the other resamples are undefined, e.g. "lacked a positive or a negative".
+
+    Returns:
+        A sentence without a final full stop.
+    """
+    counts = sorted({int(n) for n in n_resamples if not math.isnan(float(n))})
+    drawn = "/".join(str(n) for n in counts) or "drawn"
+    return (
+        f"{FEW_RESAMPLES} CI from fewer than {FEW_RESAMPLES_SHARE:.0%} of the {drawn} resamples (valid/drawn given "
+        f"after the mark): the others {why}"
+    )

@@ -14,12 +14,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from privfair.core.style import STYLE, save_figure
+from privfair.core.style import STYLE, no_data, panel_legend, save_figure
 from privfair.core.tables import latex_table, markdown_table
 from privfair.data.manifest import SEXES, SPLITS, UNKNOWN, label_columns, label_names
 
 COLUMNS = ["split", "variable", "statistic", "value"]
 ALL = "all"
+# Above eight labels, the summary figure grows by this many inches per label.
+PREVALENCE_ROW_IN = 0.22
+SINGLE_LABEL_COMORBIDITY = "with a single label, the number of positive findings is the label"
 
 
 def _split_rows(split: str, rows: pd.DataFrame) -> list[tuple]:
@@ -117,6 +120,9 @@ def to_latex(table: pd.DataFrame, caption: str | None = None) -> str:
 def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf) -> None:
     """Age and co-morbidity of train vs test, sex per split, label prevalence per split (2 × 2 panels).
 
+    The figure grows taller with the number of labels so that each keeps a readable row in the prevalence panel; a
+    single-label task gets a co-morbidity panel that says why it has none (the count of findings is the label).
+
     Args:
         split_manifest: the manifest with ``split``, one row per image (``patient_id``, ``age`` in years, ``sex``,
             ``comorbidity``, ``label_<finding>``).
@@ -125,8 +131,9 @@ def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf)
         path_pdf: the PDF to write.
     """
     by_split = {s: split_manifest[split_manifest["split"] == s] for s in SPLITS}
+    names = label_names(split_manifest)
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 5.6))
+        fig = Figure(figsize=(7.2, 5.6 + PREVALENCE_ROW_IN * max(0, len(names) - 8)))
         (age_ax, sex_ax), (comorbidity_ax, prevalence_ax) = fig.subplots(2, 2)
         fig.suptitle(
             f"{dataset}: {len(split_manifest):,} images of {split_manifest['patient_id'].nunique():,} patients"
@@ -149,13 +156,15 @@ def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf)
             sex_ax.bar(positions + (i - 1) * 0.27, counts, width=0.27, label=sex)
         sex_ax.set(title="Sex", xticks=positions, xticklabels=SPLITS, ylabel="images")
         sex_ax.legend()
-        bins = np.arange(int(split_manifest["comorbidity"].max()) + 2) - 0.5  # one bar per count
-        comorbidity_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        for split in ("train", "test"):
-            comorbidity_ax.hist(by_split[split]["comorbidity"], bins=bins, density=True, alpha=0.5, label=split)
         comorbidity_ax.set(title="Co-morbidity", xlabel="positive findings per image", ylabel="fraction")
-        comorbidity_ax.legend()
-        names = label_names(split_manifest)
+        if len(names) > 1:
+            bins = np.arange(int(split_manifest["comorbidity"].max()) + 2) - 0.5  # one bar per count
+            comorbidity_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            for split in ("train", "test"):
+                comorbidity_ax.hist(by_split[split]["comorbidity"], bins=bins, density=True, alpha=0.5, label=split)
+            comorbidity_ax.legend()
+        else:
+            no_data(comorbidity_ax, f"Co-morbidity needs more than one finding: {SINGLE_LABEL_COMORBIDITY}")
         height = 0.8 / len(SPLITS)
         for i, split in enumerate(SPLITS):
             prevalence = by_split[split][label_columns(split_manifest)].mean()  # NaN (masked) rows left out
@@ -164,6 +173,6 @@ def plot_summary(split_manifest: pd.DataFrame, dataset: str, path_png, path_pdf)
             title="Label prevalence", yticks=np.arange(len(names)), yticklabels=names, xlabel="fraction positive"
         )
         prevalence_ax.invert_yaxis()
-        prevalence_ax.legend()
+        panel_legend(prevalence_ax)  # below the panel: inside, it would cover the bars of many labels
         fig.tight_layout()
         save_figure(fig, path_png, path_pdf, dpi=200)

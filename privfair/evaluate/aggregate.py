@@ -12,7 +12,19 @@ import numpy as np
 import pandas as pd
 
 from privfair.core.stats import percentile_ci
-from privfair.core.tables import ci_header, fmt_change, fmt_ci, fmt_epsilon, fmt_mean_sd, fmt_number, view
+from privfair.core.tables import (
+    UNRELIABLE,
+    ci_header,
+    few_resamples,
+    few_resamples_note,
+    fmt_change,
+    fmt_ci,
+    fmt_epsilon,
+    fmt_mean_sd,
+    fmt_number,
+    mark_few_resamples,
+    view,
+)
 from privfair.evaluate.metrics import MACRO
 from privfair.evaluate.paired import change_from_non_private, seed_mean
 
@@ -33,8 +45,22 @@ PRIVACY_UTILITY_COLUMNS = [
     "delta",
     "noise_multiplier_mean",
     "ci_level",
+    "n_valid",
+    "drop_n_valid",
+    "n_resamples",
+    "n_labels",
+    "labels",
 ]
 PER_LABEL_COLUMNS = ["dataset", "epsilon", "label", "n_seeds", "auroc_mean", "auroc_sd", "ci_low", "ci_high"]
+# Added by per_label_table(..., reliability=True): what the marks of the per-label table are judged on.
+RELIABILITY_COLUMNS = ["n_valid", "n_resamples", "n_pos", "n_pos_patients"]
+# A label's test AUROC is marked unreliable (‡) with fewer test positives, or fewer distinct patients among them,
+# than these: with under 10 positives one image moves the AUROC by a tenth of its range at the ranks it occupies,
+# and a patient bootstrap over fewer than 5 positive patients draws so few distinct sets of positives that its CI
+# looks narrower than the truth (docs/methods.md, "What the marks mean").
+MIN_TEST_POSITIVES = 10
+MIN_POSITIVE_PATIENTS = 5
+WHY_FEW_RESAMPLES = "lacked a positive or a negative of some label"
 
 
 def _as_float(value) -> float:
@@ -96,6 +122,20 @@ def _seed_averaged_bootstrap(bootstraps: dict, dataset: str, epsilon: float, see
     return pd.Series(seed_mean([s.to_numpy() for s in per_seed]), index=reference)
 
 
+def macro_labels(runs: pd.DataFrame) -> dict[str, list[str]]:
+    """The labels each dataset's macro AUROC averages: every label of its evaluation (each needs both classes in
+    the test split, or the evaluation stops), in their order of appearance.
+
+    Args:
+        runs: a :func:`run_table`.
+
+    Returns:
+        ``{dataset: [label, ...]}``.
+    """
+    auroc = runs[(runs["metric"] == "auroc") & (runs["label"] != MACRO)]
+    return {dataset: list(pd.unique(block["label"])) for dataset, block in auroc.groupby("dataset", sort=True)}
+
+
 def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -> pd.DataFrame:
     """Macro AUROC per (dataset, epsilon) with paired bootstrap CIs for the drop versus non-private.
 
@@ -111,7 +151,10 @@ def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0
     Returns:
         One row per (dataset, epsilon), sorted by dataset, then epsilon (inf last), with columns
         ``dataset, epsilon, n_seeds, auroc_mean, auroc_sd`` (ddof=1), ``ci_low, ci_high`` (of the seed-averaged
-        macro AUROC), ``drop, drop_ci_low, drop_ci_high, epsilon_spent_max, delta, noise_multiplier_mean, ci_level``.
+        macro AUROC), ``drop, drop_ci_low, drop_ci_high, epsilon_spent_max, delta, noise_multiplier_mean, ci_level``,
+        then ``n_valid`` (resamples behind the CI: valid only where every seed's is), ``drop_n_valid`` (behind the
+        drop's CI: valid where both budgets' are; NaN without a drop), ``n_resamples`` (drawn), ``n_labels`` and
+        ``labels`` (the labels the macro AUROC averages, comma-separated).
     """
     groups = _macro_auroc(runs).groupby(["dataset", "epsilon"], sort=True)
     means = groups["value"].mean()
@@ -119,6 +162,7 @@ def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0
         (dataset, epsilon): _seed_averaged_bootstrap(bootstraps, dataset, epsilon, group["seed"])
         for (dataset, epsilon), group in groups
     }
+    labels = macro_labels(runs)
     rows = []
     for (dataset, epsilon), group in groups:
         boot = seed_avg[(dataset, epsilon)]
@@ -136,6 +180,12 @@ def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0
             "delta": group["delta"].max(),
             "noise_multiplier_mean": group["noise_multiplier"].mean(),
             "ci_level": ci,  # so that tables and figures label their intervals truthfully
+            # A seed-mean resample is valid only where every seed's is (seed_mean keeps NaN).
+            "n_valid": int(np.isfinite(boot.to_numpy()).sum()),
+            "drop_n_valid": np.nan,
+            "n_resamples": len(boot),
+            "n_labels": len(labels[dataset]),
+            "labels": ", ".join(labels[dataset]),
         }
         row["ci_low"], row["ci_high"] = percentile_ci(boot.to_numpy(), ci)
         reference = (dataset, math.inf)
@@ -146,22 +196,30 @@ def privacy_utility_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0
             row["drop"] = float(change_from_non_private(row["auroc_mean"], means[reference]))
             change = change_from_non_private(boot.to_numpy(), ref_boot.to_numpy())
             row["drop_ci_low"], row["drop_ci_high"] = percentile_ci(change, ci)
+            row["drop_n_valid"] = int(np.isfinite(change).sum())
         rows.append(row)
     return pd.DataFrame(rows, columns=PRIVACY_UTILITY_COLUMNS)
 
 
-def per_label_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -> pd.DataFrame:
+def per_label_table(
+    runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95, reliability: bool = False
+) -> pd.DataFrame:
     """Test AUROC per (dataset, epsilon, label) over seeds (macro excluded).
 
     Args:
         runs: a :func:`run_table`.
         bootstraps: ``(dataset, epsilon, seed)`` -> that run's ``bootstrap`` table (``resample, label, auroc``).
         ci: level of the percentile intervals, in (0, 1).
+        reliability: also give what the table's marks are judged on (the ``aggregate`` rule does): ``n_valid``
+            (resamples behind the CI, valid only where every seed's is), ``n_resamples`` (drawn), ``n_pos`` and
+            ``n_pos_patients`` (test positives of the label and distinct patients among them; NaN for summaries
+            written before they were recorded).
 
     Returns:
         Columns ``dataset, epsilon, label, n_seeds, auroc_mean, auroc_sd`` (ddof=1) and ``ci_low, ci_high``:
-        percentile CI of the per-resample AUROC averaged over seeds, as for the macro AUROC. Rows are sorted by
-        dataset, then epsilon; labels keep their order of appearance (the predictions' column order).
+        percentile CI of the per-resample AUROC averaged over seeds, as for the macro AUROC; with ``reliability``,
+        then :data:`RELIABILITY_COLUMNS`. Rows are sorted by dataset, then epsilon; labels keep their order of
+        appearance (the predictions' column order).
     """
     auroc = runs[(runs["metric"] == "auroc") & (runs["label"] != MACRO)]
     groups = auroc.groupby(["dataset", "epsilon", "label"], sort=False)
@@ -170,13 +228,71 @@ def per_label_table(runs: pd.DataFrame, bootstraps: dict, *, ci: float = 0.95) -
         auroc_mean=("value", "mean"),
         auroc_sd=("value", lambda v: v.std(ddof=1)),
     ).reset_index()
-    bounds = [
-        percentile_ci(_seed_averaged_bootstrap(bootstraps, dataset, epsilon, group["seed"], label).to_numpy(), ci)
+    averaged = [
+        _seed_averaged_bootstrap(bootstraps, dataset, epsilon, group["seed"], label).to_numpy()
         for (dataset, epsilon, label), group in groups
     ]
-    table["ci_low"], table["ci_high"] = zip(*bounds)
+    table["ci_low"], table["ci_high"] = zip(*(percentile_ci(values, ci) for values in averaged))
+    columns = PER_LABEL_COLUMNS
+    if reliability:
+        columns = PER_LABEL_COLUMNS + RELIABILITY_COLUMNS
+        table["n_valid"] = [int(np.isfinite(values).sum()) for values in averaged]
+        table["n_resamples"] = [len(values) for values in averaged]
+        # Every model of a dataset is measured on the same test split: its counts are those of any seed.
+        keys, counted = ["dataset", "epsilon", "label"], ["n_pos", "n_pos_patients"]
+        counts = auroc.reindex(columns=keys + counted).groupby(keys, sort=False)[counted].first()
+        table[counted] = counts.to_numpy(dtype=float)
     # Stable sort: label order within each (dataset, epsilon) stays as it first appeared.
-    return table.sort_values(["dataset", "epsilon"], kind="stable", ignore_index=True)[PER_LABEL_COLUMNS]
+    return table.sort_values(["dataset", "epsilon"], kind="stable", ignore_index=True)[columns]
+
+
+def unreliable(row) -> bool:
+    """Whether a per-label row has fewer test positives than :data:`MIN_TEST_POSITIVES` or fewer distinct positive
+    patients than :data:`MIN_POSITIVE_PATIENTS` (False where the counts are missing).
+
+    Args:
+        row: a row of :func:`per_label_table` made with ``reliability=True`` (a mapping with ``n_pos`` and
+            ``n_pos_patients``).
+
+    Returns:
+        True when either count is below its threshold.
+    """
+    n_pos, n_patients = (_as_float(row.get(key)) for key in ("n_pos", "n_pos_patients"))
+    return (not math.isnan(n_pos) and n_pos < MIN_TEST_POSITIVES) or (
+        not math.isnan(n_patients) and n_patients < MIN_POSITIVE_PATIENTS
+    )
+
+
+def utility_notes(table: pd.DataFrame) -> list[str]:
+    """The notes of a :func:`privacy_utility_table` or :func:`per_label_table`: the labels each macro AUROC averages,
+    and what the marks of :func:`utility_view` mean, each only where the table has such a mark.
+
+    Args:
+        table: either table.
+
+    Returns:
+        Sentences without a final full stop (``notes`` of :func:`privfair.core.tables.write_table`).
+    """
+    notes = []
+    if "labels" in table.columns:
+        for dataset, block in table.groupby("dataset", sort=True):
+            first = block.iloc[0]
+            notes.append(f"{dataset}: the macro AUROC averages its {first['n_labels']} labels ({first['labels']})")
+    pairs = [("n_valid", "n_resamples"), ("drop_n_valid", "n_resamples")]
+    fired = [
+        few_resamples(row[valid], row[drawn])
+        for _, row in table.iterrows()
+        for valid, drawn in pairs
+        if valid in table.columns and drawn in table.columns
+    ]
+    if any(fired):
+        notes.append(few_resamples_note(table["n_resamples"], WHY_FEW_RESAMPLES))
+    if "n_pos" in table.columns and any(unreliable(row) for _, row in table.iterrows()):
+        notes.append(
+            f"{UNRELIABLE} fewer than {MIN_TEST_POSITIVES} test positives or fewer than {MIN_POSITIVE_PATIENTS} "
+            "distinct positive patients: the AUROC and its CI are not reliable"
+        )
+    return notes
 
 
 def utility_view(table: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +303,10 @@ def utility_view(table: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         One row per row of ``table``, all cells strings; the CI header names the level when ``ci_level`` is
-        present (e.g. "95% CI"), and the non-private row's change reads "reference".
+        present (e.g. "95% CI"), and the non-private row's change reads "reference". Where the table has the counts,
+        a CI or change resting on fewer than ``FEW_RESAMPLES_SHARE`` of the resamples is marked "† valid/drawn", and
+        a label's AUROC with too few test positives or positive patients "‡" (:func:`unreliable`); see
+        :func:`utility_notes`.
     """
     ci = ci_header(table)
     # (header, column that must be present for it to be shown, cell formatter)
@@ -196,15 +315,28 @@ def utility_view(table: pd.DataFrame) -> pd.DataFrame:
         ("Label", "label", lambda r: str(r["label"])),
         ("ε", "epsilon", lambda r: fmt_epsilon(r["epsilon"])),
         ("Seeds", "n_seeds", lambda r: str(r["n_seeds"])),
-        ("AUROC (mean ± SD)", "auroc_mean", lambda r: fmt_mean_sd(r["auroc_mean"], r["auroc_sd"])),
-        (ci, "ci_low", lambda r: fmt_ci(r["ci_low"], r["ci_high"])),
-        (f"Δ vs non-private [{ci}]", "drop", lambda r: fmt_change(r, "drop")),
+        ("AUROC (mean ± SD)", "auroc_mean", lambda r: _marked_auroc(r)),
+        (ci, "ci_low", lambda r: mark_few_resamples(fmt_ci(r["ci_low"], r["ci_high"]), *_counts(r, "n_valid"))),
+        (
+            f"Δ vs non-private [{ci}]",
+            "drop",
+            lambda r: mark_few_resamples(fmt_change(r, "drop"), *_counts(r, "drop_n_valid")),
+        ),
         ("ε spent (max)", "epsilon_spent_max", lambda r: fmt_number(r["epsilon_spent_max"], ".3g")),
         ("δ", "delta", lambda r: fmt_number(r["delta"], ".1e")),
         ("Noise σ (mean)", "noise_multiplier_mean", lambda r: fmt_number(r["noise_multiplier_mean"], ".2f")),
     ]
     shown = {header: fmt for header, column, fmt in columns if column in table.columns}
     return pd.DataFrame({header: [fmt(row) for _, row in table.iterrows()] for header, fmt in shown.items()})
+
+
+def _counts(row, valid: str) -> tuple[float, float]:
+    return _as_float(row.get(valid)), _as_float(row.get("n_resamples"))
+
+
+def _marked_auroc(row) -> str:
+    cell = fmt_mean_sd(row["auroc_mean"], row["auroc_sd"])
+    return f"{cell} {UNRELIABLE}" if unreliable(row) else cell
 
 
 def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:

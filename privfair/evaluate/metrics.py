@@ -18,7 +18,18 @@ from privfair.core.stats import percentile_ci
 TRUE_PREFIX = "true_"
 SCORE_PREFIX = "score_"
 MACRO = "macro"
-SUMMARY_COLUMNS = ["label", "metric", "value", "boot_mean", "ci_low", "ci_high", "n_valid"]
+SUMMARY_COLUMNS = [
+    "label",
+    "metric",
+    "value",
+    "boot_mean",
+    "ci_low",
+    "ci_high",
+    "n_valid",
+    "n_resamples",
+    "n_pos",
+    "n_pos_patients",
+]
 BOOTSTRAP_COLUMNS = ["resample", "label", "auroc"]
 
 
@@ -142,6 +153,7 @@ def _auroc_row(label: str, value: float, boot: np.ndarray, ci: float) -> dict:
         "ci_low": low,
         "ci_high": high,
         "n_valid": float(valid.size),
+        "n_resamples": float(boot.size),
     }
 
 
@@ -165,9 +177,11 @@ def evaluate_predictions(
         ``(summary, bootstrap)``:
 
         - ``summary``: one row per (label, metric) with columns ``label, metric, value, boot_mean, ci_low, ci_high,
-          n_valid``; metrics are auroc, accuracy, sensitivity, specificity and threshold (Youden's J on validation)
-          per label, plus auroc for label ``"macro"`` (mean of the per-label AUROCs). The bootstrap columns are
-          filled for auroc rows only.
+          n_valid, n_resamples, n_pos, n_pos_patients``; metrics are auroc, accuracy, sensitivity, specificity and
+          threshold (Youden's J on validation) per label, plus auroc for label ``"macro"`` (mean of the per-label
+          AUROCs). The bootstrap columns (``boot_mean`` to ``n_resamples``) are filled for auroc rows only; ``n_pos``
+          (test images positive for the label) and ``n_pos_patients`` (distinct test patients among them) for every
+          row of a label, NaN for macro.
         - ``bootstrap``: columns ``resample, label, auroc``, one row per resample and label (``"macro"`` included).
           A resample in which a label lacks a class has NaN AUROC for that label and for macro; CIs use only the
           valid resamples (``n_valid``).
@@ -183,6 +197,7 @@ def evaluate_predictions(
     test = sorted_test_rows(splits["test"])
     counts = patient_resample_counts(test, n_bootstrap, seed)
 
+    patients = test["patient_id"].astype(str).to_numpy()
     rows, boot = [], {}
     for label in labels:
         threshold = youden_threshold(*_split_arrays(splits["val"], "val", label)[:2])
@@ -198,6 +213,9 @@ def evaluate_predictions(
             "threshold": threshold,
         }
         rows.extend({"label": label, "metric": metric, "value": value} for metric, value in point.items())
+        counts_of_label = {"n_pos": float(y.sum()), "n_pos_patients": float(np.unique(patients[known][y == 1]).size)}
+        for row in rows[-len(point) - 1 :]:
+            row.update(counts_of_label)
 
     # Plain mean (not nanmean): a resample where any label is undefined has no macro AUROC.
     boot[MACRO] = np.mean(np.vstack([boot[label] for label in labels]), axis=0)

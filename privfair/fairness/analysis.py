@@ -9,7 +9,9 @@ fixed, and the spread across training seeds is reported beside them (``sd``), no
 A quantity is *flagged* when its adjusted p-value is below ``alpha``. Two families of tests, each corrected with the
 configured method: "this gap is zero" across every group of every attribute, for one dataset, model budget, label
 and metric (which groups does this model treat differently?); and "DP changed it from non-private" across every
-group, attribute and budget, for one dataset, kind, label and metric.
+group, attribute and budget, for one dataset, kind, label and metric. Groups of unknown or unbinned values
+(:data:`privfair.fairness.subgroups.KEPT_APART`) are not a patient population: they keep their raw p-value but
+enter no family, are never adjusted and never flagged.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ SUMMARY_COLUMNS = [
     "mean",
     "sd",
     "n_valid",
+    "n_resamples",
     "ci_low",
     "ci_high",
     "p_zero",
@@ -44,6 +47,7 @@ SUMMARY_COLUMNS = [
     "diff",
     "diff_ci_low",
     "diff_ci_high",
+    "diff_n_valid",
     "p_diff",
     "p_diff_adjusted",
     "diff_flagged",
@@ -109,6 +113,7 @@ def _bootstrap_statistics(estimates: np.ndarray, resamples: np.ndarray, ci: floa
     p = np.array([bootstrap_p_value(e, r) for e, r in zip(estimates, resamples)])
     return {
         "n_valid": n_valid,
+        "n_resamples": np.full(len(n_valid), resamples.shape[1]),
         "ci_low": np.where(usable, low, np.nan),
         "ci_high": np.where(usable, high, np.nan),
         "p": np.where(usable, p, np.nan),
@@ -128,16 +133,17 @@ def _summarise_one_dataset(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.Dat
     frames = []
     for epsilon, (frame, resamples) in by_epsilon.items():
         statistics = _bootstrap_statistics(frame["mean"].to_numpy(), resamples, ci)
-        frame["n_valid"], frame["ci_low"], frame["ci_high"] = (statistics[k] for k in ("n_valid", "ci_low", "ci_high"))
+        for key in ("n_valid", "n_resamples", "ci_low", "ci_high"):
+            frame[key] = statistics[key]
         frame["p_zero"] = np.where(frame["kind"].isin(TESTED_AGAINST_ZERO), statistics["p"], np.nan)
-        frame[["diff", "diff_ci_low", "diff_ci_high", "p_diff"]] = np.nan
+        frame[["diff", "diff_ci_low", "diff_ci_high", "diff_n_valid", "p_diff"]] = np.nan
         if math.inf in by_epsilon and not math.isinf(epsilon):
             reference, reference_resamples = by_epsilon[math.inf]
             frame["diff"] = change_from_non_private(frame["mean"].to_numpy(), reference["mean"].to_numpy())
             change = change_from_non_private(resamples, reference_resamples)
             difference = _bootstrap_statistics(frame["diff"].to_numpy(), change, ci)
-            frame["diff_ci_low"], frame["diff_ci_high"], frame["p_diff"] = (
-                difference[k] for k in ("ci_low", "ci_high", "p")
+            frame["diff_ci_low"], frame["diff_ci_high"], frame["diff_n_valid"], frame["p_diff"] = (
+                difference[k] for k in ("ci_low", "ci_high", "n_valid", "p")
             )
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -147,8 +153,8 @@ def summarise(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: s
     """One row per (dataset, ε, quantity): seed mean and SD, bootstrap CI, p for zero (gaps), and the paired
     DP − non-private difference with its CI and p-value.
 
-    CIs and p-values are NaN where fewer than half of the resamples are defined; the two families of tests are
-    described in the module docstring.
+    CIs and p-values are NaN where fewer than half of the resamples are defined; the two families of tests, which
+    groups of unknown or unbinned values never enter, are described in the module docstring.
 
     Args:
         quantities: (dataset, ε, seed) -> that run's :func:`run_quantities` table.
@@ -158,9 +164,11 @@ def summarise(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: s
 
     Returns:
         Columns ``dataset, epsilon, kind, attribute, group, label, metric, n, n_groups, reason, n_seeds, mean, sd``
-        (ddof=1; NaN with one seed), ``n_valid, ci_low, ci_high, p_zero`` (gaps only), ``p_zero_adjusted, flagged,
-        diff, diff_ci_low, diff_ci_high, p_diff, p_diff_adjusted, diff_flagged`` (the ``diff`` columns NaN for ε = ∞
-        and where the dataset has no non-private run) and ``ci_level``.
+        (ddof=1; NaN with one seed), ``n_valid`` (resamples defined for the seed mean), ``n_resamples`` (drawn),
+        ``ci_low, ci_high, p_zero`` (gaps only), ``p_zero_adjusted, flagged, diff, diff_ci_low, diff_ci_high,
+        diff_n_valid, p_diff, p_diff_adjusted, diff_flagged`` (the ``diff`` columns NaN for ε = ∞ and where the
+        dataset has no non-private run; the adjusted p-values NaN and the flags False for unknown or unbinned groups)
+        and ``ci_level``.
     """
     datasets = sorted({key[0] for key in quantities})
     summary = pd.concat(
@@ -170,9 +178,14 @@ def summarise(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: s
         ],
         ignore_index=True,
     )
+    # Unknown and unbinned groups are not a population: they enter no family (NaN is left out of an adjustment).
+    in_family = ~summary["group"].isin(KEPT_APART)
     for p, adjusted, flag in (("p_zero", "p_zero_adjusted", "flagged"), ("p_diff", "p_diff_adjusted", "diff_flagged")):
-        summary[adjusted] = summary.groupby(FAMILIES[p], sort=False)[p].transform(
-            lambda values: adjust_p_values(values, correction)
+        summary[adjusted] = (
+            summary[p]
+            .where(in_family)
+            .groupby([summary[c] for c in FAMILIES[p]], sort=False)
+            .transform(lambda values: adjust_p_values(values, correction))
         )
         summary[flag] = summary[adjusted] < alpha
     summary["ci_level"] = ci

@@ -11,22 +11,26 @@ import math
 import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 from sklearn.metrics import roc_curve
 
 from privfair.core.style import (
     NON_PRIVATE_COLOR,
+    SMALL_MULTIPLES_ABOVE,
     epsilon_axis,
     epsilon_positions,
     figure_legend,
+    grid_columns,
+    line_styles,
     no_data,
-    palette,
     panel_figure,
     panel_legend,
+    place_labels,
 )
 from privfair.core.tables import ci_header
 from privfair.evaluate.metrics import MACRO, SCORE_PREFIX, TRUE_PREFIX, labels_of
-from privfair.fairness.metrics import OVERALL, SEX_GAP
+from privfair.fairness.metrics import ANY_FINDING, OVERALL, SEX_GAP, applicable_spec, nothing_to_group_by
+from privfair.fairness.subgroups import INTERSECTION, KEPT_APART
 
 METRIC_NAMES = {
     "statistical_parity_difference": "Statistical parity diff.",
@@ -36,11 +40,76 @@ METRIC_NAMES = {
 }
 
 
-def _line_with_band(ax, rows: pd.DataFrame, positions, color, label, value="mean") -> None:
+TOO_FEW_GROUPS = "fewer than two recorded groups with enough test cases"
+# ROC panels: at most this many a row, and their size (inches) once there are more than a handful of labels.
+MAX_ROC_COLUMNS = 5
+SMALL_ROC_PANEL_IN = (2.4, 2.4)
+
+
+def _line_with_band(ax, rows: pd.DataFrame, positions, style: dict, label, value="mean", alpha=0.15) -> None:
     rows = rows.sort_values("epsilon")
     x = rows["epsilon"].map(positions).to_numpy(dtype=float)
-    ax.fill_between(x, rows["ci_low"], rows["ci_high"], color=color, alpha=0.15, linewidth=0)
-    ax.plot(x, rows[value], color=color, marker="o", label=label)
+    ax.fill_between(x, rows["ci_low"], rows["ci_high"], color=style["color"], alpha=alpha, linewidth=0)
+    ax.plot(x, rows[value], label=label, **style)
+
+
+def count_ticks(low: float, high: float, most: int = 5) -> list[float]:
+    """Round ticks for a log axis of counts from ``low`` to ``high``: the finest of decades, 1-3, 1-2-5 and finer
+    steps that gives at most ``most`` ticks (decades thinned to every other one beyond that).
+
+    Args:
+        low: the axis's lower limit (> 0).
+        high: its upper limit.
+        most: the most ticks to give.
+
+    Returns:
+        The ticks, ascending.
+    """
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    steps = ((1,), (1, 3), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
+    chosen = None
+    for mantissas in steps:
+        ticks = [m * 10.0**d for d in decades for m in mantissas if low <= m * 10.0**d <= high]
+        if len(ticks) > most and chosen is not None:
+            break
+        chosen = ticks
+    while len(chosen) > most:
+        chosen = chosen[::2]
+    return chosen
+
+
+def why_no_groups(summary: pd.DataFrame, dataset: str, attribute: str) -> str:
+    """Why ``attribute`` has no gaps or fairness differences for ``dataset``, from the summary itself.
+
+    Args:
+        summary: a :func:`privfair.fairness.analysis.summarise` table.
+        dataset: the dataset.
+        attribute: the attribute (or intersection).
+
+    Returns:
+        One sentence: co-morbidity of a single-label task (it needs more than one finding), an attribute not
+        recorded (every image unknown), or fewer than two recorded groups with enough test cases, with the
+        summary's ``reason`` for the groups left out where it gives one.
+    """
+    rows = summary[summary["dataset"] == dataset]
+    labels = sorted(set(rows["label"].dropna()) - {MACRO, ANY_FINDING})
+    if "comorbidity" in attribute.split(INTERSECTION):
+        notes = applicable_spec({"attributes": {"comorbidity": {}}}, labels)[1]
+        if notes:
+            return f"co-morbidity needs more than one finding: {notes[0].split(': ', 1)[-1]}"
+    groups = rows[(rows["kind"] == "group") & (rows["attribute"] == attribute)]
+    if groups.empty:
+        return f"{attribute} not analysed for {dataset}"
+    recorded = groups[~groups["group"].isin(KEPT_APART)]
+    if recorded.empty:
+        return f"{TOO_FEW_GROUPS}: {nothing_to_group_by([attribute], dataset)}"
+    short = recorded[(recorded["metric"] == "auroc") & (recorded["label"] == MACRO) & recorded["mean"].isna()]
+    reasons = [
+        f"{group}: {reason}" for group, reason in zip(short["group"], short["reason"]) if isinstance(reason, str)
+    ]
+    reasons = list(dict.fromkeys(reasons))
+    detail = f" ({'; '.join(reasons[:2])}{'; …' if len(reasons) > 2 else ''})" if reasons else ""
+    return f"{TOO_FEW_GROUPS}{detail}"
 
 
 def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None:
@@ -69,16 +138,17 @@ def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None
             block = rows[rows["dataset"] == dataset]
             positions = epsilon_positions(summary.loc[summary["dataset"] == dataset, "epsilon"])
             groups = list(dict.fromkeys(block["group"]))
-            for color, group in zip(palette(len(groups)), groups):
+            for style, group in zip(line_styles(len(groups)), groups, strict=True):
                 _line_with_band(
-                    ax, block[block["group"] == group], positions, color, "female − male" if group == SEX_GAP else group
+                    ax,
+                    block[block["group"] == group],
+                    positions,
+                    style,
+                    "female − male" if group == SEX_GAP else group,
+                    alpha=0.15 if len(groups) <= 3 else 0.07,  # many overlapping bands: fainter, so lines stay clear
                 )
             if not groups:
-                no_data(
-                    ax,
-                    f"No {attribute} gap: fewer than two recorded groups with enough test cases "
-                    "(the tables' notes and fairness_summary.csv say why)",
-                )
+                no_data(ax, f"No {attribute} gap: {why_no_groups(summary, dataset, attribute)}")
                 continue
             ax.axhline(0.0, color=NON_PRIVATE_COLOR, linewidth=0.8)
             epsilon_axis(ax, positions, f"{ylabel}\n(mean over seeds, {ci_header(summary)})")
@@ -104,12 +174,12 @@ def plot_fairness_metrics(summary: pd.DataFrame, path_png, path_pdf) -> None:
         for (dataset, attribute), ax in panels.items():
             block = rows[(rows["dataset"] == dataset) & (rows["attribute"] == attribute)]
             if block.empty:
-                no_data(ax, "Not available: fewer than two recorded groups with enough test cases")
+                no_data(ax, f"Not available: {why_no_groups(summary, dataset, attribute)}")
                 continue
             positions = epsilon_positions(summary.loc[summary["dataset"] == dataset, "epsilon"])
-            for color, (metric, name) in zip(palette(len(METRIC_NAMES)), METRIC_NAMES.items()):
+            for style, (metric, name) in zip(line_styles(len(METRIC_NAMES)), METRIC_NAMES.items(), strict=True):
                 if (block["metric"] == metric).any():
-                    _line_with_band(ax, block[block["metric"] == metric], positions, color, name)
+                    _line_with_band(ax, block[block["metric"] == metric], positions, style, name)
             epsilon_axis(ax, positions, "Difference between groups")
         figure_legend(panels)
 
@@ -125,7 +195,7 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
         path_pdf: the PDF to write.
 
     One panel per dataset, training positives on a log x axis: non-private points hollow, DP points coloured by ε
-    (viridis), each label annotated.
+    (viridis), each label annotated beside its points, moved clear of other labels and points where they crowd.
     """
     rows = summary[
         (summary["kind"] == "group")
@@ -144,6 +214,7 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
                 "n_train"
             ]
             finite = sorted(e for e in block["epsilon"].unique() if math.isfinite(e))
+            anchors, points_drawn = [], []
             colors = dict(zip(finite, matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, max(len(finite), 1)))))
             for label, points in block.groupby("label", sort=False):
                 x = label_counts.get(label, np.nan)
@@ -160,16 +231,20 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
                         edgecolor=colors[point["epsilon"]] if private else NON_PRIVATE_COLOR,
                         label=f"ε = {point['epsilon']:g}" if private else "Non-private",
                     )
-                ax.annotate(label, (x, points["mean"].max()), textcoords="offset points", xytext=(3, 3), fontsize=6)
+                anchors.append((x, points["mean"].max(), label))
+                points_drawn += [(x, y) for y in points["mean"]]
             ax.set_xscale("log")
-            # Counts often span less than a decade: ticks at 1-2-5 steps, no crowded minor labels, room for names.
-            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.set_xlim(label_counts.min() / 1.5, label_counts.max() * 1.5)
+            # Counts often span less than a decade: a few round ticks, no crowded minor labels.
+            ax.xaxis.set_major_locator(FixedLocator(count_ticks(*ax.get_xlim())))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.set_xlim(label_counts.min() / 1.5, label_counts.max() * 2.0)
             ax.set_xlabel("Training images with the finding (log scale)")
             ax.set_ylabel("Test AUROC (mean over seeds)")
             panel_legend(ax)
+            low, high = ax.get_ylim()
+            ax.set_ylim(low, high + 0.08 * (high - low))  # headroom for the top labels
+            place_labels(ax, anchors, avoid=points_drawn)
 
 
 def plot_roc_curves(models: dict[float, tuple[pd.DataFrame, dict]], dataset: str, path_png, path_pdf) -> None:
@@ -183,12 +258,17 @@ def plot_roc_curves(models: dict[float, tuple[pd.DataFrame, dict]], dataset: str
         path_png: the PNG to write (300 dpi).
         path_pdf: the PDF to write.
 
-    One panel per label (at most four per row); masked (NaN) test labels are left out.
+    One panel per label (at most four a row; with more than a handful of labels, smaller panels, at most five a
+    row); masked (NaN) test labels are left out.
     """
     labels = labels_of(next(iter(models.values()))[0])
     epsilons = sorted(models, key=lambda e: (math.isinf(e), e))
-    colors = dict(zip(epsilons, palette(len(epsilons))))
-    with panel_figure([(dataset, label) for label in labels], path_png, path_pdf, ncols=min(len(labels), 4)) as panels:
+    styles = dict(zip(epsilons, line_styles(len(epsilons)), strict=True))
+    many = len(labels) > SMALL_MULTIPLES_ABOVE
+    layout = {"ncols": grid_columns(len(labels), MAX_ROC_COLUMNS if many else 4)}
+    if many:
+        layout["panel_size"] = SMALL_ROC_PANEL_IN
+    with panel_figure([(dataset, label) for label in labels], path_png, path_pdf, **layout) as panels:
         for (_, label), ax in panels.items():
             for epsilon in epsilons:
                 predictions, thresholds = models[epsilon]
@@ -198,13 +278,13 @@ def plot_roc_curves(models: dict[float, tuple[pd.DataFrame, dict]], dataset: str
                 keep = ~np.isnan(y)
                 fpr, tpr, _ = roc_curve(y[keep], s[keep])
                 name = "non-private" if math.isinf(epsilon) else f"ε = {epsilon:g}"
-                ax.plot(fpr, tpr, color=colors[epsilon], label=name)
+                ax.plot(fpr, tpr, color=styles[epsilon]["color"], linestyle=styles[epsilon]["linestyle"], label=name)
                 called = s[keep] >= thresholds[label]
                 ax.plot(
                     called[y[keep] == 0].mean(),
                     called[y[keep] == 1].mean(),
-                    marker="o",
-                    color=colors[epsilon],
+                    marker=styles[epsilon]["marker"],
+                    color=styles[epsilon]["color"],
                     markeredgecolor="black",
                 )
             ax.plot([0, 1], [0, 1], color="0.8", linewidth=0.8)

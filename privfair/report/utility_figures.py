@@ -10,11 +10,15 @@ import pandas as pd
 
 from privfair.core.style import (
     DP_COLOR,
+    EPSILON_SHORT_LABEL,
     NON_PRIVATE_COLOR,
+    SMALL_MULTIPLES_ABOVE,
+    SMALL_PANEL_SIZE_IN,
     epsilon_axis,
     epsilon_positions,
     figure_legend,
-    palette,
+    grid_columns,
+    line_styles,
     panel_figure,
     panel_legend,
 )
@@ -22,6 +26,9 @@ from privfair.core.tables import ci_header
 
 # Legend entries of the privacy-utility figure, in display order.
 DP_MEAN, NP_MEAN = "DP (mean ± SD over seeds)", "Non-private (mean ± SD)"
+NP_DASHED = "Non-private (dashed)"
+# Small multiples of the per-label figure: at most this many panels a row.
+MAX_LABEL_COLUMNS = 5
 
 
 def _points(ax, rows: pd.DataFrame, positions: dict, color, label: str, **style) -> None:
@@ -82,23 +89,53 @@ def plot_per_label(per_label: pd.DataFrame, path_png, path_pdf) -> None:
         path_png: the PNG to write (300 dpi).
         path_pdf: the PDF to write.
 
-    One line per label (mean ± SD over seeds) from the strictest budget to ∞; each label's non-private AUROC is
-    also a dashed line in the same colour.
+    Up to :data:`~privfair.core.style.SMALL_MULTIPLES_ABOVE` labels: one panel per dataset, one line per label (mean
+    ± SD over seeds) from the strictest budget to ∞, each label's non-private AUROC also a dashed line in its style.
+    More labels: small multiples, one panel per (dataset, label) with a shared y axis, each dataset starting a row.
     """
     datasets = list(dict.fromkeys(per_label["dataset"]))
+    labels = {d: list(dict.fromkeys(per_label.loc[per_label["dataset"] == d, "label"])) for d in datasets}
+    if max(len(names) for names in labels.values()) > SMALL_MULTIPLES_ABOVE:
+        _per_label_small_multiples(per_label, labels, path_png, path_pdf)
+        return
     with panel_figure(datasets, path_png, path_pdf) as panels:
         for dataset, ax in panels.items():
             rows = per_label[per_label["dataset"] == dataset]
             positions = epsilon_positions(rows["epsilon"])
-            labels = list(dict.fromkeys(rows["label"]))
-            colors = palette(len(labels))
-            for i, label in enumerate(labels):
-                color = colors[i % len(colors)]
+            for label, style in zip(labels[dataset], line_styles(len(labels[dataset])), strict=True):
                 points = rows[rows["label"] == label].sort_values("epsilon")
-                _points(ax, points, positions, color, label)
+                _points(
+                    ax, points, positions, style["color"], label, marker=style["marker"], linestyle=style["linestyle"]
+                )
                 for value in points.loc[points["epsilon"] == float("inf"), "auroc_mean"]:
-                    ax.axhline(value, color=color, linestyle="--", linewidth=0.9)
+                    ax.axhline(value, color=style["color"], linestyle="--", linewidth=0.9)
             if (rows["epsilon"] == float("inf")).any():
-                ax.plot([], [], color=NON_PRIVATE_COLOR, linestyle="--", label="Non-private (dashed)")
+                ax.plot([], [], color=NON_PRIVATE_COLOR, linestyle="--", label=NP_DASHED)
             epsilon_axis(ax, positions, "Test AUROC")
             panel_legend(ax, ncol=2)
+
+
+def _per_label_small_multiples(per_label: pd.DataFrame, labels: dict, path_png, path_pdf) -> None:
+    """One small panel per (dataset, label): DP mean ± SD joined, the non-private point at ∞ and a dashed line at it."""
+    ncols = grid_columns(max(len(names) for names in labels.values()), MAX_LABEL_COLUMNS)
+    slots = []
+    for dataset, names in labels.items():
+        keys = [(dataset, label) for label in names]
+        slots += keys + [None] * (-len(keys) % ncols)  # each dataset starts a new row
+    with panel_figure(slots, path_png, path_pdf, ncols=ncols, sharey=True, panel_size=SMALL_PANEL_SIZE_IN) as panels:
+        for (dataset, label), ax in panels.items():
+            rows = per_label[per_label["dataset"] == dataset]
+            positions = epsilon_positions(rows["epsilon"])
+            points = rows[rows["label"] == label].sort_values("epsilon")
+            private = points[points["epsilon"] < float("inf")]
+            non_private = points[points["epsilon"] == float("inf")]
+            if not private.empty:
+                _points(ax, private, positions, DP_COLOR, DP_MEAN)
+            for value in non_private["auroc_mean"]:
+                ax.axhline(value, color=NON_PRIVATE_COLOR, linestyle="--", linewidth=0.9, label=NP_DASHED)
+            if not non_private.empty:
+                _points(ax, non_private, positions, NON_PRIVATE_COLOR, NP_MEAN, marker="s")
+            epsilon_axis(ax, positions, "Test AUROC", xlabel=EPSILON_SHORT_LABEL)
+            if not ax.get_subplotspec().is_first_col():
+                ax.set_ylabel("")
+        figure_legend(panels, order=(DP_MEAN, NP_MEAN, NP_DASHED), ncol=3)

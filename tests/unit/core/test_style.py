@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
+import matplotlib
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from privfair.core.style import (
+    EPSILON_SHORT_LABEL,
     INFINITY_FACTOR,
+    MAX_COLOURS,
     epsilon_axis,
     epsilon_positions,
     figure_legend,
+    grid_columns,
+    line_styles,
     no_data,
     palette,
     panel_figure,
     panel_legend,
+    place_labels,
 )
 
 PNG_MAGIC, PDF_MAGIC = b"\x89PNG\r\n\x1a\n", b"%PDF-"
@@ -156,3 +164,75 @@ def test_palette_gives_distinct_colours(n):
     colours = palette(n)
     assert len(colours) >= n
     assert len({to_rgba(c) for c in colours[:n]}) == n
+
+
+@pytest.mark.parametrize("n", [1, 8, 9, 14, 40, 70])
+def test_line_styles_tell_every_line_apart_with_at_most_eight_colours(n):
+    styles = line_styles(n)
+    assert len(styles) == n
+    assert len({(to_rgba(s["color"]), s["marker"], s["linestyle"]) for s in styles}) == n
+    assert len({to_rgba(s["color"]) for s in styles}) == min(n, MAX_COLOURS)
+    if n <= MAX_COLOURS:  # few lines: a colour each, plain solid lines with round markers
+        assert {(s["marker"], s["linestyle"]) for s in styles} == {("o", "-")}
+
+
+def test_palette_beyond_ten_avoids_tab20s_paired_shades():
+    assert palette(10) == palette(3)
+    assert len(palette(14)) == 14 and palette(14)[:2] != matplotlib.colormaps["tab20"].colors[:2]
+
+
+@pytest.mark.parametrize(
+    ("n", "most", "columns"), [(1, 4, 1), (4, 4, 4), (5, 4, 3), (7, 5, 4), (13, 4, 4), (14, 5, 5), (28, 5, 5)]
+)
+def test_grid_columns_balances_rows(n, most, columns):
+    assert grid_columns(n, most) == columns
+    rows = math.ceil(n / columns)
+    assert columns <= most and rows == math.ceil(n / most)
+
+
+def test_panel_figure_leaves_none_slots_empty_and_can_share_y(tmp_path):
+    with panel_figure(["a", None, "b", "c"], tmp_path / "f.png", tmp_path / "f.pdf", ncols=2, sharey=True) as panels:
+        panels["a"].plot([1, 2], [0.0, 1.0])
+        panels["c"].plot([1, 2], [5.0, 6.0])
+        figure = panels["a"].figure
+    assert list(panels) == ["a", "b", "c"]
+    assert [ax.get_visible() for ax in figure.axes] == [True, False, True, True]
+    assert panels["a"].get_ylim() == panels["c"].get_ylim()
+
+
+def test_epsilon_axis_takes_a_shorter_label_for_small_panels():
+    _, (ax,) = drawn_axes()
+    epsilon_axis(ax, epsilon_positions([1.0, math.inf]), "AUROC", xlabel=EPSILON_SHORT_LABEL)
+    assert ax.get_xlabel() == EPSILON_SHORT_LABEL and tick_labels(ax) == ["1", "∞"]
+
+
+def text_boxes(annotations) -> list:
+    renderer = annotations[0].figure.canvas.get_renderer()
+    return [Text.get_window_extent(a, renderer) for a in annotations]
+
+
+def overlapping(boxes) -> list:
+    return [(i, j) for i, j in itertools.combinations(range(len(boxes)), 2) if boxes[i].overlaps(boxes[j])]
+
+
+def test_place_labels_keeps_sparse_labels_beside_their_points():
+    _, (ax,) = drawn_axes()
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    anchors = [(2.0, 2.0, "low"), (8.0, 8.0, "high")]
+    annotations = place_labels(ax, anchors)
+    assert [a.get_text() for a in annotations] == ["low", "high"]
+    assert all(a.arrow_patch is None for a in annotations)  # near their points: no connecting line
+    assert not overlapping(text_boxes(annotations))
+
+
+def test_place_labels_never_overlaps_crowded_labels():
+    figure, (ax,) = drawn_axes()
+    ax.set(xlim=(0, 10), ylim=(0, 1))
+    anchors = [(5.0 + 0.01 * i, 0.5 + 0.001 * i, f"finding number {i}") for i in range(14)]
+    annotations = place_labels(ax, anchors, avoid=[(x, y) for x, y, _ in anchors])
+    figure.canvas.draw()
+    assert sorted(a.get_text() for a in annotations) == sorted(text for *_, text in anchors)
+    assert not overlapping(text_boxes(annotations))
+    # Too crowded to sit beside their points: a column right of the panel, each joined to its point.
+    assert all(a.arrow_patch is not None for a in annotations)
+    assert all(box.x0 > ax.bbox.x1 for box in text_boxes(annotations))

@@ -277,3 +277,39 @@ def test_each_label_sits_at_its_training_positives(studies, tmp_path, saved):
     counts = study.counts[(study.counts["dataset"] == "chest") & (study.counts["counted"] == "label")]
     x = {float(offset[0]) for collection in panel(figure, "chest").collections for offset in collection.get_offsets()}
     assert x == set(counts["n_train"].astype(float))
+
+
+def test_a_dataset_that_records_no_sex_says_so_in_its_placeholder(studies, tmp_path, saved):
+    plot_gaps(studies["full"].summary, "sex", tmp_path / "g.png", tmp_path / "g.pdf")
+    plot_fairness_metrics(studies["full"].summary, tmp_path / "f.png", tmp_path / "f.pdf")
+    gaps, metrics = saved
+    assert "sex not recorded" in texts(panel(gaps, "knee"))
+    assert "sex not recorded" in texts(panel(metrics, "knee · sex"))
+
+
+def test_few_labels_keep_one_panel_per_dataset_with_a_style_per_label(studies, tmp_path, saved):
+    plot_per_label(studies["full"].per_label, tmp_path / "l.png", tmp_path / "l.pdf")
+    (figure,) = saved
+    assert [ax.get_title() for ax in figure.axes] == list(SEEDS)
+    ax = panel(figure, "chest")
+    styles = {
+        c.get_label(): (c.lines[0].get_color(), c.lines[0].get_marker(), c.lines[0].get_linestyle())
+        for c in ax.containers
+    }
+    assert set(styles) == set(LABELS) and len(set(styles.values())) == len(LABELS)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(100, 360, [100, 150, 200, 300]), (90, 20000, [100, 300, 1000, 3000, 10000]), (5, 50000, [10, 100, 1000, 10000])],
+)
+def test_training_count_ticks_are_round_and_few(low, high, expected):
+    assert fairness_figures.count_ticks(low, high) == expected
+
+
+def test_training_count_axis_has_round_ticks(studies, tmp_path, saved):
+    study = studies["full"]
+    plot_auroc_vs_training_count(study.summary, study.counts, tmp_path / "c.png", tmp_path / "c.pdf")
+    (figure,) = saved
+    ticks = panel(figure, "chest").get_xticks()
+    assert 2 <= len(ticks) <= 5

@@ -8,7 +8,8 @@ def main(snakemake):
     manifest, dropped = ingest(source["adapter"], snakemake.input[0], source)
     print(f"{len(manifest)} images of {manifest['patient_id'].nunique()} patients")
     if len(dropped):
-        print(f"source.on_invalid:\n{dropped.to_string(index=False)}")
+        print("dropped or kept as unknown (source.on_invalid, labels, min_positive_patients):")
+        print(dropped.to_string(index=False))
     with atomic_output(snakemake.output.manifest) as path:
         manifest.to_parquet(path, index=False)
     with atomic_output(snakemake.output.dropped) as path:

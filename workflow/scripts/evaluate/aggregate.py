@@ -7,6 +7,7 @@ from privfair.evaluate.aggregate import (
     privacy_record_table,
     privacy_utility_table,
     run_table,
+    utility_notes,
     utility_view,
 )
 from privfair.train.privacy import read_record
@@ -27,12 +28,13 @@ def main(snakemake):
     }
     runs.to_csv(snakemake.output.runs, index=False)
     utility = privacy_utility_table(runs, bootstraps, ci=snakemake.params.ci)
-    per_label = per_label_table(runs, bootstraps, ci=snakemake.params.ci)
+    per_label = per_label_table(runs, bootstraps, ci=snakemake.params.ci, reliability=True)
     tables = {
         "privacy_utility": (utility, utility_view(utility)),
         "per_label_auroc": (per_label, utility_view(per_label)),
         "privacy_records": privacy_record_table(records),
     }
+    notes = {"privacy_utility": utility_notes(utility), "per_label_auroc": utility_notes(per_label)}
     for name, (numbers, view) in tables.items():
         write_table(
             numbers,
@@ -41,6 +43,7 @@ def main(snakemake):
             name,
             caption=CAPTIONS[name],
             text_columns=("Dataset", "Label", "Accountant"),
+            notes=notes.get(name, ()),
         )
 
 

@@ -4,7 +4,13 @@ from privfair.core.step import run_step
 from privfair.core.tables import write_table
 from privfair.fairness.analysis import correlations, run_quantities, summarise, training_counts
 from privfair.fairness.metrics import attribute_notes
-from privfair.fairness.tables import correlation_table, fairness_metric_table, p_value_table, performance_gap_table
+from privfair.fairness.tables import (
+    correlation_table,
+    fairness_metric_table,
+    p_value_table,
+    performance_gap_table,
+    table_notes,
+)
 from privfair.train.privacy import read_record
 
 
@@ -46,7 +52,15 @@ def main(snakemake):
             "Pearson's r: budget vs gaps, AUROC change (DP − non-private) vs training count.",
         ),
     ):
-        write_table(numbers, view, snakemake.output, name, caption=caption, text_columns=text, notes=notes)
+        write_table(
+            numbers,
+            view,
+            snakemake.output,
+            name,
+            caption=caption,
+            text_columns=(*text, "Label"),
+            notes=[*notes, *table_notes(name, summary, numbers)],
+        )
 
 
 run_step(snakemake, main)
