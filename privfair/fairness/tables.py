@@ -253,7 +253,9 @@ def macro_label_notes(summary: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
     notes = []
     for dataset in dict.fromkeys(d for d, _ in pairs):
         by_set: dict[tuple | None, list[str]] = {}
-        labels = next(all_labels for (d, _), (all_labels, _) in sets.items() if d == dataset)
+        labels = next((all_labels for (d, _), (all_labels, _) in sets.items() if d == dataset), None)
+        if labels is None:  # no group rows to read the labels from
+            continue
         for d, attribute in pairs:
             if d == dataset and (d, attribute) in sets:
                 shared = sets[(d, attribute)][1]
@@ -296,7 +298,7 @@ def gap_fallback_notes(summary: pd.DataFrame) -> list[str]:
         labels = list(pd.unique(rows["label"]))
         notes.append(
             f"{dataset}, {attribute}: no macro AUROC gap (no group had more than half of the labels with {ENOUGH}); "
-            f"shown instead: the gaps of single labels where two groups had {ENOUGH}: {', '.join(labels)}"
+            f"shown instead: the gaps of single labels with enough in at least two groups: {', '.join(labels)}"
         )
     groups = summary[
         (summary["kind"] == "group") & (summary["attribute"] != OVERALL) & ~summary["group"].isin(KEPT_APART)
