@@ -55,7 +55,7 @@ PER_LABEL_COLUMNS = ["dataset", "epsilon", "label", "n_seeds", "auroc_mean", "au
 # Added by per_label_table(..., reliability=True): what the marks of the per-label table are judged on.
 RELIABILITY_COLUMNS = ["n_valid", "n_resamples", "n_pos", "n_pos_patients"]
 # A label's test AUROC is marked unreliable (‡) with fewer test positives, or fewer distinct patients among them,
-# than these: with under 10 positives one image moves the AUROC by a tenth of its range at the ranks it occupies,
+# than these: the AUROC is a mean over the positives, so under 10 positives each carries more than a tenth of it;
 # and a patient bootstrap over fewer than 5 positive patients draws so few distinct sets of positives that its CI
 # looks narrower than the truth (docs/methods.md, "What the marks mean").
 MIN_TEST_POSITIVES = 10
@@ -277,7 +277,8 @@ def utility_notes(table: pd.DataFrame) -> list[str]:
     if "labels" in table.columns:
         for dataset, block in table.groupby("dataset", sort=True):
             first = block.iloc[0]
-            notes.append(f"{dataset}: the macro AUROC averages its {first['n_labels']} labels ({first['labels']})")
+            count = "its one label" if first["n_labels"] == 1 else f"its {first['n_labels']} labels"
+            notes.append(f"{dataset}: the macro AUROC averages {count} ({first['labels']})")
     pairs = [("n_valid", "n_resamples"), ("drop_n_valid", "n_resamples")]
     fired = [
         few_resamples(row[valid], row[drawn])

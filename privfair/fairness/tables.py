@@ -268,7 +268,8 @@ def macro_label_notes(summary: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
                 )
             elif len(shared) == len(labels):
                 notes.append(
-                    f"{dataset}: the macro AUROC of {_attribute_list(attributes)} averages all {len(labels)} labels "
+                    f"{dataset}: the macro AUROC of {_attribute_list(attributes)} averages "
+                    f"{'its one label' if len(labels) == 1 else f'all {len(labels)} labels'} "
                     f"({', '.join(shared)}), as the privacy-utility table does"
                 )
             else:

@@ -332,3 +332,11 @@ def test_training_counts_count_the_training_split_only():
     assert groups[("sex", "F")] == 4 and groups[("sex", "M")] == 2
     assert groups[("age", "[40, 60)")] == 2 and groups[("age", "unknown")] == 1
     assert groups.groupby(level="attribute").sum().to_dict() == {"age": 6, "sex": 6}
+
+
+def test_the_resamples_behind_every_ci_are_reported(grid):
+    _, summary = grid
+    assert (summary["n_resamples"] == N_BOOTSTRAP).all()
+    assert summary.loc[summary["epsilon"] == math.inf, "diff_n_valid"].isna().all()
+    private = summary[np.isfinite(summary["epsilon"]) & summary["diff"].notna()]
+    assert not private.empty and (private["diff_n_valid"] <= private["n_valid"]).all()
