@@ -99,3 +99,58 @@ def check_dataset(name: str, dataset: dict) -> None:
         raise ConfigError(
             f"{key}.training.model.num_groups ({model['num_groups']}) must divide width ({model['width']})"
         )
+
+
+def load_study(paths) -> dict:
+    """The study config as ``snakemake --configfile <paths>`` builds it: later files update earlier ones, key by key.
+
+    Raises:
+        ConfigError: a file is missing or is not valid YAML (naming the file, line and column, which Snakemake's own
+            loader leaves out).
+    """
+    config: dict = {}
+    for path in paths:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark
+            raise ConfigError(f"{path}: line {mark.line + 1}, column {mark.column + 1}: {error.problem}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{path}: a config is a mapping of keys (study, datasets, ...), got {type(loaded).__name__}"
+            )
+        _update(config, loaded)
+    return config
+
+
+def _update(config: dict, overrides: dict) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _update(config[key], value)
+        else:
+            config[key] = value
+
+
+def main(argv=None) -> int:
+    """``python -m privfair.config STUDY.yaml [MORE.yaml ...]``: check a study config as the workflow will, without
+    Snakemake (a YAML syntax error gets its line and column here)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m privfair.config", description=main.__doc__)
+    parser.add_argument("configfiles", nargs="+", help="the files given to snakemake --configfile, in that order")
+    arguments = parser.parse_args(argv)
+    try:
+        config = load_study(arguments.configfiles)
+        validate_config(config)
+        check_study(config)
+    except ConfigError as error:
+        print(f"privfair: {error}")
+        return 1
+    print(f"privfair: {' + '.join(arguments.configfiles)}: valid ({len(config['study']['datasets'])} dataset(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

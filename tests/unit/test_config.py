@@ -11,7 +11,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from privfair.config import adapter_schemas, check_study
+from privfair.config import adapter_schemas, check_study, load_study
+from privfair.config import main as config_main
 from privfair.core.epsilon import epsilon_label, parse_epsilon
 from privfair.core.errors import ConfigError
 
@@ -184,3 +185,17 @@ def test_a_seed_beyond_what_numpy_and_torch_take_is_refused_by_the_schema():
     config["study"]["seeds"] = [1, 2**32]
     with pytest.raises(WorkflowError, match="4294967296 is greater than the maximum"):
         validate(config, SCHEMA)
+
+
+def test_checking_a_config_by_hand_names_the_yaml_line_of_a_syntax_error(tmp_path, capsys):
+    bad = tmp_path / "study.yaml"
+    bad.write_text("study:\n  datasets: [synth_cxr\n  seeds: [1]\n")
+    assert config_main([str(bad)]) == 1
+    assert capsys.readouterr().out.strip() == f"privfair: {bad}: line 3, column 8: expected ',' or ']', but got ':'"
+
+
+def test_checking_a_config_by_hand_merges_files_as_snakemake_does():
+    paper, grid = REPO / "config" / "paper.yaml", REPO / "config" / "paper_grid.yaml"
+    merged = load_study([paper, grid])
+    assert merged["study"] == load(grid)["study"] and merged["datasets"] == load(paper)["datasets"]
+    assert config_main([str(paper), str(grid)]) == 0
