@@ -70,6 +70,15 @@ def get_noise_calibration(wildcards):
     return {} if wildcards.epsilon == NON_PRIVATE else {"noise": NOISE_FILE.format(**wildcards)}
 
 
+def get_result_config():
+    """The config as it determines the results: memory and speed settings (EXECUTION_KEYS) left out, so that
+    editing them rewrites nothing, as it retrains nothing."""
+    result = sorted_keys(config)
+    for dataset in result["datasets"].values():
+        dataset["training"] = model_settings(dataset["training"])
+    return result
+
+
 def get_training_settings(wildcards):
     """The training settings that change the model; memory and speed settings are left out (see EXECUTION_KEYS)."""
     return sorted_keys(model_settings(get_dataset(wildcards)["training"]))

@@ -129,6 +129,6 @@ rule save_config:
     conda:
         ENV
     params:
-        config=sorted_keys(config),
+        config=get_result_config(),
     script:
         "../scripts/report/save_config.py"
