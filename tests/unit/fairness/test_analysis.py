@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.rows import group_metric_row
 from scipy.stats import norm, pearsonr
 from statsmodels.stats.multitest import multipletests
 
@@ -166,23 +167,6 @@ def test_a_family_spans_groups_attributes_and_for_changes_budgets(grid):
 # --- too few valid resamples ---------------------------------------------------------------------------------------
 
 
-def hand_row(kind, attribute, group, label, metric, value, bootstrap) -> dict:
-    return {
-        "kind": kind,
-        "attribute": attribute,
-        "group": group,
-        "label": label,
-        "metric": metric,
-        "value": value,
-        "n": 100,
-        "n_pos": np.nan,
-        "n_neg": np.nan,
-        "n_groups": np.nan,
-        "reason": "",
-        "bootstrap": np.asarray(bootstrap, dtype=float),
-    }
-
-
 def test_below_half_valid_resamples_there_is_no_ci_or_p_value():
     rng = np.random.default_rng(3)
     resamples = 100
@@ -191,7 +175,7 @@ def test_below_half_valid_resamples_there_is_no_ci_or_p_value():
         values = rng.normal(0.05, 0.02, resamples)
         if seed == SEEDS[0]:
             values[:undefined] = np.nan  # e.g. a small group missing from these resamples of one seed
-        return hand_row("gap", "age", group, "macro", "auroc", 0.05, values)
+        return group_metric_row("gap", "age", group, "macro", "auroc", values, value=0.05)
 
     undefined = {"below half": 51, "exactly half": 50, "all": 0}
     quantities = {
@@ -244,14 +228,16 @@ def hand_grid():
     for epsilon in BUDGETS:
         for seed in SEEDS:
             gap = hand_gap(epsilon, seed)
-            rows = [hand_row("gap", "sex", "F − M", "macro", "auroc", gap, noisy(gap))]
+            rows = [group_metric_row("gap", "sex", "F − M", "macro", "auroc", noisy(gap), value=gap)]
             for label, count in LABEL_POSITIVES.items():
                 value = hand_auroc(epsilon, count, seed)
-                rows.append(hand_row("group", "overall", "all", label, "auroc", value, noisy(value)))
-            rows.append(hand_row("group", "overall", "all", "macro", "auroc", 0.5, noisy(0.5)))  # not a label
+                rows.append(group_metric_row("group", "overall", "all", label, "auroc", noisy(value), value=value))
+            rows.append(
+                group_metric_row("group", "overall", "all", "macro", "auroc", noisy(0.5), value=0.5)
+            )  # not a label
             for group, count in {**GROUP_IMAGES, "unknown": 5}.items():
                 value = hand_auroc(epsilon, count, seed)
-                rows.append(hand_row("group", "age", group, "macro", "auroc", value, noisy(value)))
+                rows.append(group_metric_row("group", "age", group, "macro", "auroc", noisy(value), value=value))
             quantities[("d", epsilon, seed)] = pd.DataFrame(rows)
     counts = pd.DataFrame(
         [

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.rows import group_metric_row
 from statsmodels.stats.multitest import multipletests
 
 from privfair.core.tables import few_resamples_note, markdown_table
@@ -163,21 +164,7 @@ def test_macro_values_name_the_labels_they_average(summary):
 
 
 def hand_row(kind, attribute, group, label, metric, epsilon, bootstrap) -> dict:
-    return {
-        "kind": kind,
-        "attribute": attribute,
-        "group": group,
-        "label": label,
-        "metric": metric,
-        "value": float(np.nanmean(bootstrap)),
-        "n": 100,
-        "n_pos": np.nan,
-        "n_neg": np.nan,
-        "n_groups": 2,
-        "reason": "",
-        "bootstrap": np.asarray(bootstrap, dtype=float),
-        "epsilon": epsilon,
-    }
+    return {**group_metric_row(kind, attribute, group, label, metric, bootstrap, n_groups=2), "epsilon": epsilon}
 
 
 def summarise_hand(rows: list[dict]) -> pd.DataFrame:

@@ -137,19 +137,6 @@ PLOTS = {
 }
 
 
-@pytest.fixture
-def saved(monkeypatch) -> list:
-    """The figures saved during the test, drawn (saving draws them) and still open for inspection."""
-    figures, save = [], style.save_figure
-
-    def save_and_keep(fig, path_png, path_pdf, dpi=300):
-        save(fig, path_png, path_pdf, dpi)
-        figures.append(fig)
-
-    monkeypatch.setattr(style, "save_figure", save_and_keep)
-    return figures
-
-
 def panel(figure, title: str):
     (ax,) = [ax for ax in figure.axes if ax.get_title() == title]
     return ax

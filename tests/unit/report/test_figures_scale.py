@@ -19,8 +19,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.legend import Legend
 from matplotlib.text import Text
 
-from privfair.core import style
-from privfair.data import summary as data_summary
 from privfair.data.summary import plot_summary
 from privfair.evaluate.aggregate import per_label_table, privacy_utility_table, run_table
 from privfair.evaluate.metrics import evaluate_predictions
@@ -154,20 +152,6 @@ def single_label_study(tmp_path_factory):
     """A 3-label dataset beside a single-label one, both with co-morbidity configured."""
     labels = {"chest": LABELS[:3], "mono": LABELS[4:5]}
     return build_study(tmp_path_factory.mktemp("tables1"), labels, {"chest": (0,), "mono": (0,)})
-
-
-@pytest.fixture
-def saved(monkeypatch) -> list:
-    """The figures saved during the test, drawn (saving draws them) and still open for inspection."""
-    figures, save = [], style.save_figure
-
-    def save_and_keep(fig, path_png, path_pdf, dpi=300):
-        save(fig, path_png, path_pdf, dpi)
-        figures.append(fig)
-
-    monkeypatch.setattr(style, "save_figure", save_and_keep)
-    monkeypatch.setattr(data_summary, "save_figure", save_and_keep)
-    return figures
 
 
 # --- what a readable figure is -------------------------------------------------------------------------------------
