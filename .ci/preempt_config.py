@@ -10,6 +10,7 @@ import yaml
 
 scenario, out = sys.argv[1:]
 config = yaml.safe_load(Path(scenario).read_text())
-config["study"] = {"datasets": ["synth_cxr"], "epsilons": [4], "seeds": [1]}
+# The scenario's study (its folder, so its preprocessed data are reused), with one run.
+config["study"].update(datasets=["synth_cxr"], epsilons=[4], seeds=[1])
 config["datasets"]["synth_cxr"]["training"].update(epochs=6, checkpoint_every_epochs=1)
 Path(out).write_text(yaml.safe_dump(config))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from pathlib import Path
 
 import jsonschema
@@ -101,6 +102,36 @@ def check_dataset(name: str, dataset: dict) -> None:
         )
 
 
+# A folder name that is the same on every file system and shell: no spaces, slashes or leading dot.
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def study_name(config: dict, configfiles=()) -> str:
+    """The study's name, which gives its results folder ``results/<name>/``.
+
+    Args:
+        config: the validated config; ``study.name`` wins when set.
+        configfiles: the ``--configfile`` paths, in order; without ``study.name`` the last one's stem is the name
+            (``config/nih.yaml`` -> ``nih``), so that two studies from one checkout never share a folder.
+
+    Raises:
+        ConfigError: the name (given or derived) is not a plain folder name.
+    """
+    name = config["study"].get("name")
+    key = "study.name"
+    if name is None:
+        if not configfiles:
+            raise ConfigError("study.name is required when the config comes from no --configfile")
+        name = Path(configfiles[-1]).stem
+        key = f"study.name (not set, so taken from the config file's name '{Path(configfiles[-1]).name}')"
+    if not STUDY_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{key}: '{name}' is not a plain folder name (letters, digits, '.', '_' and '-', not starting with "
+            f"'.' or '-'); set study.name"
+        )
+    return name
+
+
 def load_study(paths) -> dict:
     """The study config as ``snakemake --configfile <paths>`` builds it: later files update earlier ones, key by key.
 
@@ -145,10 +176,14 @@ def main(argv=None) -> int:
         config = load_study(arguments.configfiles)
         validate_config(config)
         check_study(config)
+        name = study_name(config, arguments.configfiles)
     except ConfigError as error:
         print(f"privfair: {error}")
         return 1
-    print(f"privfair: {' + '.join(arguments.configfiles)}: valid ({len(config['study']['datasets'])} dataset(s))")
+    print(
+        f"privfair: {' + '.join(arguments.configfiles)}: valid ({len(config['study']['datasets'])} dataset(s)), "
+        f"results in results/{name}/"
+    )
     return 0
 
 

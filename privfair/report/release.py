@@ -29,7 +29,7 @@ never skipped silently. A finding shows the identifier's kind and only its first
 
 By hand, on a folder (e.g. after adding Snakemake's HTML report to the release)::
 
-    python -m privfair.report.release scan results/release
+    python -m privfair.report.release scan results/<study>/release
 """
 
 from __future__ import annotations
@@ -661,20 +661,20 @@ def main(argv: list[str] | None = None) -> int:
         "--manifest",
         action="append",
         type=Path,
-        help="a dataset's manifest.parquet (repeatable; default: results/data/*/manifest.parquet)",
+        help="a dataset's manifest.parquet (repeatable; default: every study's, results/*/data/*/manifest.parquet)",
     )
     arguments = parser.parse_args(argv)
-    paths = arguments.manifest or sorted(Path("results/data").glob("*/manifest.parquet"))
+    paths = arguments.manifest or sorted(Path("results").glob("*/data/*/manifest.parquet"))
     if not paths:
         print(
-            "privfair: no manifest to take identifiers from: give --manifest, or run in the study folder",
+            "privfair: no manifest to take identifiers from: give --manifest, or run in the workflow's folder",
             file=sys.stderr,
         )
         return 2
     if not arguments.folder.is_dir():
         print(f"privfair: {arguments.folder} is not a folder", file=sys.stderr)
         return 2
-    identifiers = load_identifiers({path.parent.name: path for path in paths})
+    identifiers = load_identifiers({str(path.parent): path for path in paths})
     findings = scan_for_identifiers(arguments.folder, identifiers)
     for line in identifiers.summary_lines():
         print(line)

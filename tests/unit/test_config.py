@@ -11,7 +11,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from privfair.config import adapter_schemas, check_study, load_study
+from privfair.config import adapter_schemas, check_study, load_study, study_name
 from privfair.config import main as config_main
 from privfair.core.epsilon import epsilon_label, parse_epsilon
 from privfair.core.errors import ConfigError
@@ -199,3 +199,35 @@ def test_checking_a_config_by_hand_merges_files_as_snakemake_does():
     merged = load_study([paper, grid])
     assert merged["study"] == load(grid)["study"] and merged["datasets"] == load(paper)["datasets"]
     assert config_main([str(paper), str(grid)]) == 0
+
+
+@pytest.mark.parametrize(
+    "name, files, expected",
+    [
+        ("chexpert-2024", ["config/paper.yaml"], "chexpert-2024"),  # study.name wins
+        (None, ["config/paper.yaml", "studies/nih.v2.yaml"], "nih.v2"),  # else the last config file's stem
+    ],
+)
+def test_the_study_name_gives_the_results_folder(name, files, expected):
+    config = {"study": {} if name is None else {"name": name}}
+    assert study_name(config, files) == expected
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        (["my study.yaml"], r"study.name \(not set, so taken from the config file's name 'my study.yaml'\)"),
+        ([".hidden.yaml"], "'.hidden' is not a plain folder name"),
+        ([], "study.name is required"),
+    ],
+)
+def test_a_study_name_that_is_no_plain_folder_name_is_refused(files, message):
+    with pytest.raises(ConfigError, match=message):
+        study_name({"study": {}}, files)
+
+
+def test_the_schema_refuses_a_study_name_with_a_path_in_it():
+    config = load(CONFIGS[0])
+    config["study"]["name"] = "../other"
+    with pytest.raises(WorkflowError, match="does not match"):
+        validate(config, SCHEMA)

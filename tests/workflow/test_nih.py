@@ -39,7 +39,7 @@ def test_nih_layout_dataset_runs_end_to_end(tmp_path):
     config = write_config(tmp_path / "nih.yaml", nih_config(root))
     workdir = tmp_path / "study"
     snakemake("--cores", "2", "--configfile", str(config), workdir=workdir)
-    results = workdir / "results"
+    results = workdir / "results" / "nih"
     table = pd.read_csv(results / "tables" / "privacy_utility.csv")
     assert table["dataset"].tolist() == ["nih", "nih"]
     split = pd.read_parquet(results / "data" / "nih" / "split.parquet")
@@ -63,10 +63,16 @@ def test_bad_input_stops_ingest_with_file_and_line_in_the_log_and_no_output(tmp_
     config = write_config(tmp_path / "nih.yaml", nih_config(root))
     workdir = tmp_path / "study"
     result = snakemake(
-        "results/data/nih/manifest.parquet", "--cores", "1", "--configfile", str(config), workdir=workdir, check=False
+        "results/nih/data/nih/manifest.parquet",
+        "--cores",
+        "1",
+        "--configfile",
+        str(config),
+        workdir=workdir,
+        check=False,
     )
     assert result.returncode != 0
     message = "Data_Entry_2017_v2020.csv: sex code not in ['f', 'm'] in 1 row(s), line(s) 4 ('X')"
-    assert message in (workdir / "results" / "logs" / "ingest" / "nih.log").read_text()
+    assert message in (workdir / "results" / "nih" / "logs" / "ingest" / "nih.log").read_text()
     assert message in result.stderr
-    assert not list((workdir / "results" / "data").glob("**/*"))
+    assert not list((workdir / "results" / "nih" / "data").glob("**/*"))

@@ -64,7 +64,7 @@ def test_a_partial_download_with_the_full_table_runs_end_to_end(tmp_path):
     root = partial_download(tmp_path / "nih", DOWNLOADED)
     workdir = tmp_path / "study"
     snakemake("--cores", "2", "--configfile", str(write_config(tmp_path / "nih.yaml", study(root))), workdir=workdir)
-    results = workdir / "results"
+    results = workdir / "results" / "nih"
 
     dropped = pd.read_csv(results / "data" / "nih" / "dropped.csv")
     missing = dropped[dropped["check"] == "missing_image"]

@@ -18,7 +18,7 @@ def mode(path) -> int:
 
 
 def scan(workdir) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "privfair.report.release", "scan", "results/release"]
+    command = [sys.executable, "-m", "privfair.report.release", "scan", "results/scenario/release"]
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
 
 
@@ -31,7 +31,7 @@ def test_release_shares_aggregates_leaves_out_seeded_models_and_the_rest_stays_p
     scenario = str(write_config(tmp_path / "scenario.yaml", config))
     workdir = tmp_path / "study"
     snakemake("release", "--cores", "2", "--configfile", scenario, workdir=workdir)
-    results = workdir / "results"
+    results = workdir / "results" / "scenario"
     folder = results / "release"
     released = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     for name in (
@@ -65,7 +65,7 @@ def test_release_shares_aggregates_leaves_out_seeded_models_and_the_rest_stays_p
         assert mode(path) == (0o700 if path.is_dir() else 0o600), path
 
     # Snakemake's HTML report cannot be a rule output: added by hand, it is scanned by hand, embedded files included.
-    snakemake("--report", "results/release/report.html", "--configfile", scenario, workdir=workdir)
+    snakemake("--report", "results/scenario/release/report.html", "--configfile", scenario, workdir=workdir)
     result = scan(workdir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no identifier found" in result.stdout

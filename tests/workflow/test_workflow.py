@@ -74,22 +74,54 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
 def test_a_study_config_is_the_whole_config_with_schema_defaults_and_no_demo_value(tmp_path):
     config = yaml.safe_load(SCENARIO.read_text())
     del config["evaluation"], config["fairness"]  # a minimal study: the schema's defaults apply, not the demo's
+    del config["study"]["name"]  # so the config file's name names the study
     config["study"]["datasets"] = ["synth_cxr"]
     config["datasets"] = {"synth_cxr": config["datasets"]["synth_cxr"]}
     snakemake(
-        "results/config.yaml",
+        "results/study/config.yaml",
         "--cores",
         "1",
         "--configfile",
         str(write_config(tmp_path / "study.yaml", config)),
         workdir=tmp_path,
     )
-    used = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
+    used = yaml.safe_load((tmp_path / "results" / "study" / "config.yaml").read_text())
     demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     assert demo["fairness"]["min_group_size"] == {"positives": 5, "negatives": 5}
     assert used["fairness"]["min_group_size"] == {"positives": 10, "negatives": 10}  # the schema's default
     assert used["evaluation"] == {"n_bootstrap": 1000, "seed": 20240201, "ci": 0.95}
     assert list(used["datasets"]) == ["synth_cxr"]  # the demo's synth_ct does not creep in
+    assert used["study"]["name"] == "study"
+
+
+def test_two_studies_from_one_checkout_write_to_separate_folders(tmp_path):
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["study"]["datasets"] = ["synth_cxr"]
+    config["datasets"] = {"synth_cxr": config["datasets"]["synth_cxr"]}
+    del config["study"]["name"]
+    first, second = write_config(tmp_path / "first.yaml", config), write_config(tmp_path / "second.yaml", config)
+    # Every planned output of each study lies in its own folder.
+    for path in (first, second):
+        planned = snakemake("-n", "--configfile", str(path), "--printshellcmds", workdir=tmp_path)
+        paths = set(re.findall(r"results/[^\s,'\"]+", planned.stdout + planned.stderr))
+        assert paths and all(p.startswith(f"results/{path.stem}/") for p in paths), paths
+    split = "results/{}/data/synth_cxr/split.parquet"
+    snakemake(split.format("first"), "--cores", "1", "--configfile", str(first), workdir=tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "results" / "first").rglob("*")}
+    snakemake(split.format("second"), "--cores", "1", "--configfile", str(second), workdir=tmp_path)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "results" / "first").rglob("*")} == before
+    assert (tmp_path / split.format("second")).is_file()
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["first", "second"]
+
+
+def test_a_study_name_that_is_no_folder_name_is_refused(tmp_path):
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["study"]["name"] = "../elsewhere"
+    result = snakemake(
+        "-n", "--configfile", str(write_config(tmp_path / "bad.yaml", config)), workdir=tmp_path, check=False
+    )
+    assert result.returncode != 0 and "study.name" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.parametrize(
@@ -121,20 +153,20 @@ def test_any_positive_budget_plans_and_an_unreachable_one_stops_before_training(
     jobs = planned_jobs(snakemake("-n", "--configfile", str(path), workdir=tmp_path))
     assert jobs["train"] == 3 and jobs["calibrate_noise"] == 2
     # The target first: --configfile takes several files.
-    target = "results/runs/synth_cxr/eps-1e-05/seed-1/model.pt"
+    target = "results/scenario/runs/synth_cxr/eps-1e-05/seed-1/model.pt"
     result = snakemake(target, "--cores", "2", "--configfile", str(path), workdir=tmp_path, check=False)
     assert result.returncode != 0
     message = "study.epsilons: ε = 1e-05 cannot be reached for datasets.synth_cxr"
     assert message in result.stderr and "smallest ε that works" in result.stderr
-    assert not list((tmp_path / "results" / "runs").rglob("*.json"))  # nothing partial, no model
-    assert "Traceback" not in (tmp_path / "results/logs/calibrate_noise/synth_cxr/eps-1e-05.log").read_text()
+    assert not list((tmp_path / "results" / "scenario" / "runs").rglob("*.json"))  # nothing partial, no model
+    assert "Traceback" not in (tmp_path / "results/scenario/logs/calibrate_noise/synth_cxr/eps-1e-05.log").read_text()
 
 
 @pytest.mark.workflow
 def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     workdir = tmp_path / "study"
     snakemake("--cores", "2", "--configfile", str(SCENARIO), workdir=workdir)
-    results = workdir / "results"
+    results = workdir / "results" / "scenario"
     tables = [
         "privacy_utility",
         "per_label_auroc",
@@ -238,7 +270,7 @@ def test_fairness_analysis_finds_the_planted_subgroup_effect_and_nothing_without
     """Two copies of the embedded CT data, one with the lesion invisible under 60 (tests/scenario/ground_truth.yaml)."""
     snakemake("--cores", "2", "--configfile", str(GROUND_TRUTH), workdir=tmp_path)
     summary = pd.read_csv(
-        tmp_path / "results" / "tables" / "fairness_summary.csv", keep_default_na=False, na_values=[""]
+        tmp_path / "results" / "ground_truth" / "tables" / "fairness_summary.csv", keep_default_na=False, na_values=[""]
     )
     gaps = summary[(summary["kind"] == "gap") & (summary["metric"] == "auroc") & (summary["label"] == "macro")]
     planted = gaps[(gaps["dataset"] == "ct_effect") & (gaps["attribute"] == "age") & (gaps["group"] == "[0, 60)")]

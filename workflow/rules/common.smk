@@ -2,7 +2,7 @@ import os
 
 from snakemake.utils import min_version
 
-from privfair.config import check_study, validate_config
+from privfair.config import check_study, study_name, validate_config
 from privfair.core.epsilon import EPSILON_WILDCARD, FINITE_EPSILON_WILDCARD, NON_PRIVATE, epsilon_label
 from privfair.train.settings import model_settings
 
@@ -12,15 +12,24 @@ min_version("9.0")
 validate_config(config)
 check_study(config)
 
+# One folder per study: `<results>` in every path below is results/<study.name>/, so two studies from one checkout
+# never touch each other's outputs.
+STUDY = study_name(config, workflow.overwrite_configfiles)
+RESULTS = f"results/{STUDY}"
 
-RUN_DIR = "results/runs/{dataset}/eps-{epsilon}/seed-{seed}"
+
+pathvars:
+    results=RESULTS,
+
+
+RUN_DIR = "<results>/runs/{dataset}/eps-{epsilon}/seed-{seed}"
 # One noise calibration per (dataset, ε), shared by the seeds.
-NOISE_FILE = "results/runs/{dataset}/eps-{epsilon}/noise.json"
+NOISE_FILE = "<results>/runs/{dataset}/eps-{epsilon}/noise.json"
 ENV = "../../envs/privfair.yaml"
 # Where envs/privfair.post-deploy.sh finds the checkout to install privfair from, whatever --directory is (always
 # this workflow's own checkout: a value exported for another clone must not install that clone's code).
 os.environ.update(PRIVFAIR_ROOT=workflow.basedir)
-# results/ holds patient-level data (ids, demographics, per-image scores): private (0600/0700) until released.
+# <results> holds patient-level data (ids, demographics, per-image scores): private (0600/0700) until released.
 os.umask(0o077)
 
 
@@ -74,6 +83,7 @@ def get_result_config():
     """The config as it determines the results: memory and speed settings (EXECUTION_KEYS) left out, so that
     editing them rewrites nothing, as it retrains nothing."""
     result = sorted_keys(config)
+    result["study"]["name"] = STUDY
     for dataset in result["datasets"].values():
         dataset["training"] = model_settings(dataset["training"])
     return result
@@ -87,7 +97,7 @@ def get_training_settings(wildcards):
 def get_source_dir(wildcards):
     """The dataset's folder: the configured ``root`` of a real dataset, or where the embedded one is generated."""
     source = get_dataset(wildcards)["source"]
-    return source["root"] if "root" in source else f"results/raw/{wildcards.dataset}"
+    return source["root"] if "root" in source else f"<results>/raw/{wildcards.dataset}"
 
 
 def get_ingest_options(wildcards):
@@ -115,10 +125,10 @@ def table_outputs(*names, category="Fairness"):
     outputs = {}
     for name in names:
         outputs[f"{name}_csv"] = report(
-            f"results/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category=category
+            f"<results>/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category=category
         )
-        outputs[f"{name}_md"] = f"results/tables/{name}.md"
-        outputs[f"{name}_tex"] = f"results/tables/{name}.tex"
+        outputs[f"{name}_md"] = f"<results>/tables/{name}.md"
+        outputs[f"{name}_tex"] = f"<results>/tables/{name}.tex"
     return outputs
 
 
@@ -169,12 +179,12 @@ def get_final_outputs():
     figures += expand("fairness_gap_{attribute}", attribute=get_single_attributes())
     figures += expand("roc_{dataset}", dataset=config["study"]["datasets"])
     return [
-        "results/config.yaml",
+        "<results>/config.yaml",
         *expand(
-            "results/datasets/{dataset}/summary.{ext}",
+            "<results>/datasets/{dataset}/summary.{ext}",
             dataset=config["study"]["datasets"],
             ext=["csv", "md", "tex", "png", "pdf"],
         ),
-        *expand("results/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"]),
-        *expand("results/figures/{figure}.{ext}", figure=figures, ext=["png", "pdf"]),
+        *expand("<results>/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"]),
+        *expand("<results>/figures/{figure}.{ext}", figure=figures, ext=["png", "pdf"]),
     ]

@@ -1,8 +1,8 @@
 rule generate_synthetic:
     output:
-        directory("results/raw/{dataset}"),
+        directory("<results>/raw/{dataset}"),
     log:
-        "results/logs/generate_synthetic/{dataset}.log",
+        "<results>/logs/generate_synthetic/{dataset}.log",
     conda:
         ENV
     params:
@@ -16,10 +16,10 @@ rule ingest:
     input:
         get_source_dir,
     output:
-        manifest="results/data/{dataset}/manifest.parquet",
-        dropped="results/data/{dataset}/dropped.csv",
+        manifest="<results>/data/{dataset}/manifest.parquet",
+        dropped="<results>/data/{dataset}/dropped.csv",
     log:
-        "results/logs/ingest/{dataset}.log",
+        "<results>/logs/ingest/{dataset}.log",
     conda:
         ENV
     params:
@@ -30,11 +30,11 @@ rule ingest:
 
 rule split:
     input:
-        "results/data/{dataset}/manifest.parquet",
+        "<results>/data/{dataset}/manifest.parquet",
     output:
-        "results/data/{dataset}/split.parquet",
+        "<results>/data/{dataset}/split.parquet",
     log:
-        "results/logs/split/{dataset}.log",
+        "<results>/logs/split/{dataset}.log",
     conda:
         ENV
     params:
@@ -45,12 +45,12 @@ rule split:
 
 rule preprocess:
     input:
-        "results/data/{dataset}/manifest.parquet",
+        "<results>/data/{dataset}/manifest.parquet",
     output:
-        cache="results/data/{dataset}/cache.npy",
-        manifest="results/data/{dataset}/cache.parquet",
+        cache="<results>/data/{dataset}/cache.npy",
+        manifest="<results>/data/{dataset}/cache.parquet",
     log:
-        "results/logs/preprocess/{dataset}.log",
+        "<results>/logs/preprocess/{dataset}.log",
     conda:
         ENV
     threads: 8  # parallel MONAI workers at hospital scale; Snakemake caps this at --cores
@@ -66,26 +66,26 @@ localrules:
 
 rule summarise_dataset:
     input:
-        split="results/data/{dataset}/split.parquet",
-        dropped="results/data/{dataset}/dropped.csv",
+        split="<results>/data/{dataset}/split.parquet",
+        dropped="<results>/data/{dataset}/dropped.csv",
     output:
         csv=report(
-            "results/datasets/{dataset}/summary.csv",
+            "<results>/datasets/{dataset}/summary.csv",
             caption="../report/dataset_table.rst",
             category="Datasets",
             labels={"dataset": "{dataset}", "type": "table"},
         ),
-        md="results/datasets/{dataset}/summary.md",
-        tex="results/datasets/{dataset}/summary.tex",
+        md="<results>/datasets/{dataset}/summary.md",
+        tex="<results>/datasets/{dataset}/summary.tex",
         png=report(
-            "results/datasets/{dataset}/summary.png",
+            "<results>/datasets/{dataset}/summary.png",
             caption="../report/dataset_summary.rst",
             category="Datasets",
             labels={"dataset": "{dataset}", "type": "figure"},
         ),
-        pdf="results/datasets/{dataset}/summary.pdf",
+        pdf="<results>/datasets/{dataset}/summary.pdf",
     log:
-        "results/logs/summarise_dataset/{dataset}.log",
+        "<results>/logs/summarise_dataset/{dataset}.log",
     conda:
         ENV
     script:

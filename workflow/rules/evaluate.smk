@@ -5,7 +5,7 @@ rule evaluate:
         summary=f"{RUN_DIR}/metrics.parquet",
         bootstrap=f"{RUN_DIR}/bootstrap.parquet",
     log:
-        "results/logs/evaluate/{dataset}/eps-{epsilon}_seed-{seed}.log",
+        "<results>/logs/evaluate/{dataset}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
     params:
@@ -26,9 +26,9 @@ rule aggregate:
         privacy=get_grid_files("privacy.json"),
     output:
         **table_outputs("privacy_utility", "per_label_auroc", "privacy_records", category="Privacy-utility"),
-        runs="results/tables/run_metrics.csv",
+        runs="<results>/tables/run_metrics.csv",
     log:
-        "results/logs/aggregate.log",
+        "<results>/logs/aggregate.log",
     conda:
         ENV
     params:

@@ -9,7 +9,7 @@ rule subgroup_metrics:
     output:
         f"{RUN_DIR}/subgroup_metrics.parquet",
     log:
-        "results/logs/subgroup_metrics/{dataset}/eps-{epsilon}_seed-{seed}.log",
+        "<results>/logs/subgroup_metrics/{dataset}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
     params:
@@ -23,15 +23,15 @@ rule analyse_fairness:
     input:
         metrics=get_grid_files("subgroup_metrics.parquet"),
         privacy=get_grid_files("privacy.json"),
-        manifests=expand("results/data/{dataset}/manifest.parquet", dataset=config["study"]["datasets"]),
-        splits=expand("results/data/{dataset}/split.parquet", dataset=config["study"]["datasets"]),
+        manifests=expand("<results>/data/{dataset}/manifest.parquet", dataset=config["study"]["datasets"]),
+        splits=expand("<results>/data/{dataset}/split.parquet", dataset=config["study"]["datasets"]),
     output:
         **table_outputs("performance_gaps", "fairness_metrics", "p_values", "pearson"),
-        summary="results/tables/fairness_summary.csv",
-        correlations="results/tables/correlations.csv",
-        counts="results/tables/training_counts.csv",
+        summary="<results>/tables/fairness_summary.csv",
+        correlations="<results>/tables/correlations.csv",
+        counts="<results>/tables/training_counts.csv",
     log:
-        "results/logs/analyse_fairness.log",
+        "<results>/logs/analyse_fairness.log",
     conda:
         ENV
     params:

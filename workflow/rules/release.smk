@@ -1,4 +1,4 @@
-# What may leave the building: `snakemake release` collects the shareable results into results/release/ and scans
+# What may leave the building: `snakemake release` collects the shareable results into results/<study>/release/ and scans
 # them for every identifier of every dataset's manifest. Not part of `all`: a release is made on purpose.
 localrules:
     release,
@@ -10,17 +10,17 @@ rule release:
         shared=[
             *get_final_outputs(),
             *expand(
-                "results/tables/{table}.csv",
+                "<results>/tables/{table}.csv",
                 table=["run_metrics", "fairness_summary", "correlations", "training_counts"],
             ),
         ],
         models=get_grid_files("model.pt"),
         privacy=get_grid_files("privacy.json"),
-        manifests=expand("results/data/{dataset}/manifest.parquet", dataset=config["study"]["datasets"]),
+        manifests=expand("<results>/data/{dataset}/manifest.parquet", dataset=config["study"]["datasets"]),
     output:
-        directory("results/release"),
+        directory("<results>/release"),
     log:
-        "results/logs/release.log",
+        "<results>/logs/release.log",
     conda:
         ENV
     params:

@@ -11,14 +11,16 @@ localrules:
 
 rule plot_privacy_utility:
     input:
-        "results/tables/privacy_utility.csv",
+        "<results>/tables/privacy_utility.csv",
     output:
         png=report(
-            "results/figures/privacy_utility.png", caption="../report/privacy_utility.rst", category="Privacy-utility"
+            "<results>/figures/privacy_utility.png",
+            caption="../report/privacy_utility.rst",
+            category="Privacy-utility",
         ),
-        pdf="results/figures/privacy_utility.pdf",
+        pdf="<results>/figures/privacy_utility.pdf",
     log:
-        "results/logs/plot_privacy_utility.log",
+        "<results>/logs/plot_privacy_utility.log",
     conda:
         ENV
     script:
@@ -27,14 +29,16 @@ rule plot_privacy_utility:
 
 rule plot_per_label:
     input:
-        "results/tables/per_label_auroc.csv",
+        "<results>/tables/per_label_auroc.csv",
     output:
         png=report(
-            "results/figures/per_label_auroc.png", caption="../report/per_label_auroc.rst", category="Privacy-utility"
+            "<results>/figures/per_label_auroc.png",
+            caption="../report/per_label_auroc.rst",
+            category="Privacy-utility",
         ),
-        pdf="results/figures/per_label_auroc.pdf",
+        pdf="<results>/figures/per_label_auroc.pdf",
     log:
-        "results/logs/plot_per_label.log",
+        "<results>/logs/plot_per_label.log",
     conda:
         ENV
     script:
@@ -43,17 +47,17 @@ rule plot_per_label:
 
 rule plot_fairness_gaps:
     input:
-        "results/tables/fairness_summary.csv",
+        "<results>/tables/fairness_summary.csv",
     output:
         png=report(
-            "results/figures/fairness_gap_{attribute}.png",
+            "<results>/figures/fairness_gap_{attribute}.png",
             caption="../report/fairness_gap.rst",
             category="Fairness",
             labels={"figure": "performance gap", "attribute": "{attribute}"},
         ),
-        pdf="results/figures/fairness_gap_{attribute}.pdf",
+        pdf="<results>/figures/fairness_gap_{attribute}.pdf",
     log:
-        "results/logs/plot_fairness_gaps/{attribute}.log",
+        "<results>/logs/plot_fairness_gaps/{attribute}.log",
     conda:
         ENV
     script:
@@ -62,17 +66,17 @@ rule plot_fairness_gaps:
 
 rule plot_fairness_metrics:
     input:
-        "results/tables/fairness_summary.csv",
+        "<results>/tables/fairness_summary.csv",
     output:
         png=report(
-            "results/figures/fairness_metrics.png",
+            "<results>/figures/fairness_metrics.png",
             caption="../report/fairness_metrics_figure.rst",
             category="Fairness",
             labels={"figure": "fairness metrics"},
         ),
-        pdf="results/figures/fairness_metrics.pdf",
+        pdf="<results>/figures/fairness_metrics.pdf",
     log:
-        "results/logs/plot_fairness_metrics.log",
+        "<results>/logs/plot_fairness_metrics.log",
     conda:
         ENV
     script:
@@ -81,18 +85,18 @@ rule plot_fairness_metrics:
 
 rule plot_auroc_vs_training_count:
     input:
-        summary="results/tables/fairness_summary.csv",
-        counts="results/tables/training_counts.csv",
+        summary="<results>/tables/fairness_summary.csv",
+        counts="<results>/tables/training_counts.csv",
     output:
         png=report(
-            "results/figures/auroc_vs_training_count.png",
+            "<results>/figures/auroc_vs_training_count.png",
             caption="../report/auroc_vs_training_count.rst",
             category="Privacy-utility",
             labels={"figure": "AUROC vs training count"},
         ),
-        pdf="results/figures/auroc_vs_training_count.pdf",
+        pdf="<results>/figures/auroc_vs_training_count.pdf",
     log:
-        "results/logs/plot_auroc_vs_training_count.log",
+        "<results>/logs/plot_auroc_vs_training_count.log",
     conda:
         ENV
     script:
@@ -105,14 +109,14 @@ rule plot_roc_curves:
         evaluations=get_roc_runs("metrics.parquet"),
     output:
         png=report(
-            "results/figures/roc_{dataset}.png",
+            "<results>/figures/roc_{dataset}.png",
             caption="../report/roc_curves.rst",
             category="Privacy-utility",
             labels={"figure": "ROC curves", "dataset": "{dataset}"},
         ),
-        pdf="results/figures/roc_{dataset}.pdf",
+        pdf="<results>/figures/roc_{dataset}.pdf",
     log:
-        "results/logs/plot_roc_curves/{dataset}.log",
+        "<results>/logs/plot_roc_curves/{dataset}.log",
     conda:
         ENV
     params:
@@ -123,9 +127,9 @@ rule plot_roc_curves:
 
 rule save_config:
     output:
-        "results/config.yaml",
+        "<results>/config.yaml",
     log:
-        "results/logs/save_config.log",
+        "<results>/logs/save_config.log",
     conda:
         ENV
     params:

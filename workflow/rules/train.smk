@@ -1,10 +1,10 @@
 rule calibrate_noise:
     input:
-        "results/data/{dataset}/split.parquet",
+        "<results>/data/{dataset}/split.parquet",
     output:
         NOISE_FILE,
     log:
-        "results/logs/calibrate_noise/{dataset}/eps-{epsilon}.log",
+        "<results>/logs/calibrate_noise/{dataset}/eps-{epsilon}.log",
     wildcard_constraints:
         epsilon=FINITE_EPSILON_WILDCARD,
     conda:
@@ -18,17 +18,17 @@ rule calibrate_noise:
 rule train:
     input:
         unpack(get_noise_calibration),
-        cache="results/data/{dataset}/cache.npy",
-        manifest="results/data/{dataset}/cache.parquet",
-        split="results/data/{dataset}/split.parquet",
+        cache="<results>/data/{dataset}/cache.npy",
+        manifest="<results>/data/{dataset}/cache.parquet",
+        split="<results>/data/{dataset}/split.parquet",
     output:
         model=f"{RUN_DIR}/model.pt",
         history=f"{RUN_DIR}/history.csv",
         privacy=f"{RUN_DIR}/privacy.json",
     log:
-        "results/logs/train/{dataset}/eps-{epsilon}_seed-{seed}.log",
+        "<results>/logs/train/{dataset}/eps-{epsilon}_seed-{seed}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}/eps-{epsilon}_seed-{seed}.tsv"
+        "<results>/benchmarks/train/{dataset}/eps-{epsilon}_seed-{seed}.tsv"
     conda:
         ENV
     threads: 1
@@ -41,13 +41,13 @@ rule train:
 rule predict:
     input:
         model=f"{RUN_DIR}/model.pt",
-        cache="results/data/{dataset}/cache.npy",
-        manifest="results/data/{dataset}/cache.parquet",
-        split="results/data/{dataset}/split.parquet",
+        cache="<results>/data/{dataset}/cache.npy",
+        manifest="<results>/data/{dataset}/cache.parquet",
+        split="<results>/data/{dataset}/split.parquet",
     output:
         f"{RUN_DIR}/predictions.parquet",
     log:
-        "results/logs/predict/{dataset}/eps-{epsilon}_seed-{seed}.log",
+        "<results>/logs/predict/{dataset}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
     threads: 1

@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.legend import Legend
 from matplotlib.text import Text
 
+from privfair.data.adapters.nih_cxr14 import FINDINGS
 from privfair.data.summary import plot_summary
 from privfair.evaluate.aggregate import per_label_table, privacy_utility_table, run_table
 from privfair.evaluate.metrics import evaluate_predictions
@@ -33,22 +34,7 @@ from privfair.report.fairness_figures import (
 from privfair.report.utility_figures import plot_per_label, plot_privacy_utility
 
 # The 14 NIH ChestX-ray14 findings, long names included.
-LABELS = (
-    "Atelectasis",
-    "Cardiomegaly",
-    "Consolidation",
-    "Edema",
-    "Effusion",
-    "Emphysema",
-    "Fibrosis",
-    "Hernia",
-    "Infiltration",
-    "Mass",
-    "Nodule",
-    "Pleural_Thickening",
-    "Pneumonia",
-    "Pneumothorax",
-)
+LABELS = FINDINGS
 AGE_BINS = [0, 30, 40, 50, 60, 70, 120]  # six age groups
 SPEC = {
     "attributes": {"sex": {}, "age": {"bins": AGE_BINS}, "comorbidity": {"bins": [0, 2, 5, math.inf]}},

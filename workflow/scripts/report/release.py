@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from privfair.core.step import run_step
 from privfair.report.release import build_release
 
@@ -8,7 +10,7 @@ def main(snakemake):
         files=snakemake.input.shared,
         runs=list(zip(snakemake.input.models, snakemake.input.privacy)),
         manifests=dict(zip(snakemake.params.datasets, snakemake.input.manifests)),
-        root="results",
+        root=Path(snakemake.output[0]).parent,,  # the study's results folder
     )
 
 
