@@ -10,7 +10,7 @@ def main(snakemake):
         files=snakemake.input.shared,
         runs=list(zip(snakemake.input.models, snakemake.input.privacy)),
         manifests=dict(zip(snakemake.params.datasets, snakemake.input.manifests)),
-        root=Path(snakemake.output[0]).parent,,  # the study's results folder
+        root=Path(snakemake.output[0]).parent,  # the study's results folder
     )
 
 
