@@ -1,0 +1,1 @@
+"""Privacy audits: empirical checks of what a model leaks, which do not trust the accountant."""
