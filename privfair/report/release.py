@@ -674,7 +674,11 @@ def main(argv: list[str] | None = None) -> int:
     if not arguments.folder.is_dir():
         print(f"privfair: {arguments.folder} is not a folder", file=sys.stderr)
         return 2
-    identifiers = load_identifiers({str(path.parent): path for path in paths})
+    # Each manifest under its dataset's name, or its folder where two studies have a dataset of the same name.
+    names = [path.parent.name for path in paths]
+    identifiers = load_identifiers(
+        {(path.parent.name if names.count(path.parent.name) == 1 else str(path.parent)): path for path in paths}
+    )
     findings = scan_for_identifiers(arguments.folder, identifiers)
     for line in identifiers.summary_lines():
         print(line)

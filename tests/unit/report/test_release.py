@@ -279,3 +279,19 @@ def test_the_scan_runs_by_hand_on_a_folder(tmp_path, capsys):
         "report.html: chest study_id, chest image_id, chest image file name P0… (10 characters)" in err
         and STUDY not in err
     )
+
+
+def test_the_scan_by_hand_takes_every_study_s_manifests_even_of_datasets_with_the_same_name(
+    tmp_path, capsys, monkeypatch
+):
+    make_results(tmp_path / "results" / "first")
+    _, _, second = make_results(tmp_path / "results" / "second")
+    pd.DataFrame(
+        {"image_id": ["I-0999"], "patient_id": [OTHER_PATIENT], "study_id": ["S-0999"], "path": ["/x/q.png"]}
+    ).to_parquet(second["chest"])
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "notes.md").write_text(f"{PATIENT} and {OTHER_PATIENT}\n")
+    monkeypatch.chdir(tmp_path)  # the default: results/*/data/*/manifest.parquet
+    assert release.main(["scan", "shared"]) == 1
+    err = capsys.readouterr().err
+    assert "results/first/data/chest patient_id" in err and "results/second/data/chest patient_id" in err
