@@ -3,7 +3,8 @@
 The reference study uses the ResNet9 of Klause et al. with GroupNorm, which differential privacy needs: BatchNorm
 mixes samples of a batch, so per-sample gradients would not be per-sample. Every block is built from MONAI's
 ``Convolution`` with an explicit, non-in-place activation because Opacus' hooks reject in-place operations on
-hooked outputs (MONAI's own ``ResNet`` keeps BatchNorm and in-place ReLU inside its blocks).
+hooked outputs (MONAI's own ``ResNet`` keeps BatchNorm and in-place ReLU inside its blocks). The activation is ReLU
+or Mish; the reference study's DP models use Mish, whose smooth gradient suits clipped, noisy updates.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from monai.networks.layers.factories import Pool
 from opacus.validators import ModuleValidator
 from torch import nn
 
+ACTIVATIONS = {"relu": ("relu", {"inplace": False}), "mish": ("mish", {"inplace": False})}
 
-def conv_block(spatial_dims: int, in_channels: int, out_channels: int, num_groups: int, pool: bool = False):
-    """3×3 convolution → GroupNorm → ReLU, optionally followed by 2× max pooling."""
+
+def conv_block(
+    spatial_dims: int, in_channels: int, out_channels: int, num_groups: int, pool: bool = False, activation="relu"
+):
+    """3×3 convolution → GroupNorm → activation (``relu`` or ``mish``), optionally followed by 2× max pooling."""
     layers = [
         Convolution(
             spatial_dims,
@@ -23,7 +28,7 @@ def conv_block(spatial_dims: int, in_channels: int, out_channels: int, num_group
             out_channels,
             kernel_size=3,
             norm=("group", {"num_groups": num_groups}),
-            act=("relu", {"inplace": False}),
+            act=ACTIVATIONS[activation],
         )
     ]
     if pool:
@@ -46,19 +51,29 @@ class ResNet9(nn.Module):
     """ResNet9 (prep, 3 stages, 2 residual blocks, global max pool, linear head) for 2D or 3D inputs.
 
     ``width`` is the channel count of the first stage (64 in the reference study); stages use 1, 2, 4 and 8 times
-    it. ``num_groups`` must divide ``width``.
+    it. ``num_groups`` must divide ``width``. ``activation`` is ``relu`` or ``mish``.
     """
 
-    def __init__(self, spatial_dims: int, in_channels: int, num_classes: int, width: int = 64, num_groups: int = 32):
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        num_classes: int,
+        width: int = 64,
+        num_groups: int = 32,
+        activation: str = "relu",
+    ):
         super().__init__()
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if width % num_groups:
             raise ValueError(f"num_groups ({num_groups}) must divide width ({width})")
         c = [width, 2 * width, 4 * width, 8 * width]
 
         def block(i, o, pool=False):
-            return conv_block(spatial_dims, i, o, num_groups, pool)
+            return conv_block(spatial_dims, i, o, num_groups, pool, activation)
 
         self.features = nn.Sequential(
             block(in_channels, c[0]),
@@ -76,8 +91,10 @@ class ResNet9(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build_model(spatial_dims: int, in_channels: int, num_classes: int, width: int, num_groups: int) -> nn.Module:
+def build_model(
+    spatial_dims: int, in_channels: int, num_classes: int, width: int, num_groups: int, activation: str = "relu"
+) -> nn.Module:
     """Build the study's network and check that Opacus can train it privately (raises if not)."""
-    model = ResNet9(spatial_dims, in_channels, num_classes, width=width, num_groups=num_groups)
+    model = ResNet9(spatial_dims, in_channels, num_classes, width=width, num_groups=num_groups, activation=activation)
     ModuleValidator.validate(model, strict=True)
     return model
