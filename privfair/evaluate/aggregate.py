@@ -349,9 +349,10 @@ def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFram
 
     Returns:
         ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: ``numbers`` sorted by dataset, epsilon and
-        seed, with columns ``dataset, epsilon, seed, noise_mode, epsilon_spent, delta, noise_multiplier, sample_rate,
-        steps, epochs, accountant, max_grad_norm, n_train, max_images_per_patient, patient_epsilon, patient_delta``
-        (NaN where a record lacks one); ``view`` the same rows formatted, without ``epochs`` and ``n_train``, the
+        seed, with columns ``dataset, epsilon, seed, noise_mode, epsilon_spent, epsilon_pld, delta, noise_multiplier,
+        sample_rate, steps, epochs, accountant, max_grad_norm, n_train, max_images_per_patient, patient_epsilon,
+        patient_delta`` (NaN where a record lacks one; ``epsilon_spent`` is by Opacus' accountant, ``epsilon_pld``
+        by dp-accounting's PLD, the check); ``view`` the same rows formatted, without ``epochs`` and ``n_train``, the
         noise mode shown as "seeded (not for release)" or "secure".
     """
     columns = [
@@ -360,6 +361,7 @@ def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFram
         "seed",
         "noise_mode",
         "epsilon_spent",
+        "epsilon_pld",
         "delta",
         "noise_multiplier",
         "sample_rate",
@@ -383,6 +385,7 @@ def privacy_record_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFram
             "Seed": lambda r: str(r["seed"]),
             "Noise": lambda r: noise_modes.get(r["noise_mode"], "—"),
             "ε spent": lambda r: fmt_number(r["epsilon_spent"], ".3g"),
+            "ε (PLD check)": lambda r: fmt_number(r["epsilon_pld"], ".3g"),
             "δ": lambda r: fmt_number(r["delta"], ".2e"),
             "Noise σ": lambda r: fmt_number(r["noise_multiplier"], ".3f"),
             "Sampling rate q": lambda r: fmt_number(r["sample_rate"], ".4f"),

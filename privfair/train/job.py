@@ -40,6 +40,7 @@ def train_and_write(
     run: dict,
     provenance: dict,
     log=print,
+    calibration_path=None,
 ) -> TrainResult:
     """Train one model (:func:`privfair.train.loop.train_model`, resumable) and write its outputs atomically.
 
@@ -54,19 +55,30 @@ def train_and_write(
         run: what identifies the run in the record, written first (``dataset``, ``seed``).
         provenance: the code that trained it (:func:`privfair.core.provenance.provenance`), written last.
         log: called with one line of progress at a time.
+        calibration_path: the budget's ``noise.json`` (rule ``calibrate_noise``), whose σ a private run trains with;
+            None for a non-private run (a private run without it calibrates in-process).
 
     Returns:
         The :class:`privfair.train.loop.TrainResult`.
 
     Raises:
         TrainingInterrupted: a signal stopped training; the state saved for resuming (if any) is kept.
+        TrainingError: among others, ``calibration_path`` was calibrated for another training set or settings.
         ResumeError: the saved state is not this run's or not a safe state file; it is kept for the user to inspect.
         Exception: any other failure, after the resumable state and partial outputs are deleted.
     """
     resume = resume_path_for(outputs["model"])
     try:
         result = train_model(
-            cache_path, manifest_path, split_path, settings, epsilon=epsilon, seed=seed, log=log, resume_path=resume
+            cache_path,
+            manifest_path,
+            split_path,
+            settings,
+            epsilon=epsilon,
+            seed=seed,
+            log=log,
+            resume_path=resume,
+            calibration_path=calibration_path,
         )
         with atomic_output(outputs["model"]) as partial:
             save_checkpoint(partial, result, provenance)

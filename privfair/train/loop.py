@@ -1,15 +1,19 @@
 """Training one model for one (dataset, ε, seed) grid point, privately (Opacus) or not, through one code path.
 
 ε = inf trains without Opacus: the same model, data, optimiser, logical batch and epochs, but plain gradients.
-A finite ε uses ``make_private_with_epsilon`` with Poisson sampling, per-sample clipping and a σ calibrated to
-spend exactly the budget over all epochs; ``BatchMemoryManager`` splits each logical batch into physical ones.
+A finite ε uses ``make_private`` with Poisson sampling, per-sample clipping and the σ of the run's calibration
+(``privfair.train.calibration``: rule ``calibrate_noise``'s file, or calibrated in-process without one), which spends
+the budget over all epochs; ``BatchMemoryManager`` splits each logical batch into physical ones.
 The checkpoint kept is the epoch with the best validation macro AUROC: the test split plays no part here.
 A run given a ``resume_path`` survives time limits and preemption: see ``privfair.train.resume``.
 
 A private run publishes no training loss: it is computed without clipping or noise, outside the accountant. Its
 history has the validation loss instead. Its sampling rate q and step count are those of the sampler (the optimiser
 steps actually taken), checked against the accountant's history before the record is made; the noise comes from the
-configured noise mode (``privfair.train.privacy``).
+configured noise mode (``privfair.train.privacy``). Each epoch's history row has Opacus' RDP ε so far
+(``epsilon_rdp``: a valid upper bound in milliseconds, where PRV takes seconds); the record has the configured
+accountant's ε and dp-accounting's PLD ε of the whole run, checked against each other
+(``privfair.train.accounting``).
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from privfair.core.seeding import seed_everything
 from privfair.core.stats import masked_macro_auroc
 from privfair.data.cache import load_splits
 from privfair.data.manifest import label_names
-from privfair.train.models import build_model
+from privfair.train.accounting import check_epsilon, pld_epsilon, rdp_epsilon
+from privfair.train.calibration import noise_plan
+from privfair.train.models import model_from_spec
 from privfair.train.predict import device_for_run, predict_logits
 from privfair.train.privacy import (
     PrivacyRecord,
@@ -42,7 +48,6 @@ from privfair.train.privacy import (
     make_engine,
     noise_generators,
     noise_mode,
-    resolve_delta,
 )
 from privfair.train.resume import (
     ResumeFile,
@@ -140,22 +145,19 @@ def physical_batches(loader, physical_batch_size: int, optimizer, private: bool)
         yield _plain_batches(loader, physical_batch_size)
 
 
-def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int, dp: dict, noise_generator, log):
-    """Wrap the training set-up with Opacus so that ``epochs`` epochs spend exactly ``epsilon``.
+def _make_private(net, optimizer, criterion, loader, plan: dict, dp: dict, noise_generator, log):
+    """Wrap the training set-up with Opacus at the calibrated σ (``plan``, :func:`noise_plan`).
 
     ``noise_generator`` (secure mode) draws the noise, as the sum of 4 Gaussians (``DPOptimizer.secure_mode``, Opacus'
     floating-point-attack mitigation); None leaves the noise to torch's global RNG.
     """
-    delta = resolve_delta(dp.get("delta"), len(loader.dataset))
     engine = make_engine(dp["accountant"])
-    wrapped = engine.make_private_with_epsilon(
+    wrapped = engine.make_private(
         module=net,
         optimizer=optimizer,
         criterion=criterion,
         data_loader=loader,
-        target_epsilon=epsilon,
-        target_delta=delta,
-        epochs=epochs,
+        noise_multiplier=plan["noise_multiplier"],
         max_grad_norm=dp["max_grad_norm"],
         poisson_sampling=True,
         grad_sample_mode=dp["grad_sample_mode"],
@@ -170,10 +172,10 @@ def _make_private(net, optimizer, criterion, loader, epsilon: float, epochs: int
     # must count the q the sampler used.
     optimizer.attach_step_hook(engine.accountant.get_optimizer_hook_fn(sample_rate=loader.sample_rate))
     log(
-        f"private training: target ε={epsilon}, δ={delta:.3g}, σ={optimizer.noise_multiplier:.4f}, "
+        f"private training: target ε={plan['epsilon']}, δ={plan['delta']:.3g}, σ={optimizer.noise_multiplier:.4f}, "
         f"q={loader.sample_rate:.4f}, accountant={dp['accountant']}, noise={dp['noise']}"
     )
-    return engine, delta, model, optimizer, criterion, loader
+    return engine, model, optimizer, criterion, loader
 
 
 def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, private: bool, device):
@@ -210,7 +212,15 @@ def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, 
 
 
 def train_model(
-    cache_path, manifest_path, split_path, settings: dict, epsilon: float, seed: int, log=print, resume_path=None
+    cache_path,
+    manifest_path,
+    split_path,
+    settings: dict,
+    epsilon: float,
+    seed: int,
+    log=print,
+    resume_path=None,
+    calibration_path=None,
 ) -> TrainResult:
     """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``.
 
@@ -225,17 +235,23 @@ def train_model(
         seed: seeds Python, NumPy and torch, and the data loader's shuffling.
         log: called with one line of progress at a time.
         resume_path: where to save the state every ``checkpoint_every_epochs`` epochs; None: no resuming.
+        calibration_path: the budget's ``noise.json`` (rule ``calibrate_noise``) whose σ a private run trains with;
+            None calibrates in this process, by the same function.
 
     Returns:
         A :class:`TrainResult`: the weights of the best-validation epoch, the model spec, one history row per epoch
-        (``epoch, val_loss, val_auroc, epsilon_spent, seconds``, and ``train_loss`` after ``epoch`` for a
-        non-private run only), the :class:`PrivacyRecord` and the best epoch.
+        (``epoch, val_loss, val_auroc, epsilon_rdp, seconds``, and ``train_loss`` after ``epoch`` for a
+        non-private run only; ``epsilon_rdp`` is Opacus' RDP ε after the epoch, an upper bound, ``inf`` without
+        privacy), the :class:`PrivacyRecord` (``epsilon_spent`` by the configured accountant, ``epsilon_pld`` by
+        dp-accounting) and the best epoch.
 
     Raises:
-        ConfigError: an unknown optimiser, accountant (``gdp`` included) or noise mode, or δ not in (0, 1/N_train).
+        ConfigError: an unknown optimiser, accountant (``gdp`` included) or noise mode, δ not in (0, 1/N_train), or
+            (without ``calibration_path``) a budget the accountant cannot reach.
         ManifestError: images of the split are missing from the cache.
-        TrainingError: the model diverged (non-finite validation outputs), or the accountant's history does not
-            match what the sampler did.
+        TrainingError: the model diverged (non-finite validation outputs), the calibration file is another run's,
+            the accountant's history does not match what the sampler did, or Opacus' ε is below dp-accounting's PLD
+            ε by more than ``privfair.train.accounting.EPSILON_TOLERANCE``.
         ResumeError: the state at ``resume_path`` belongs to another run, is not a safe state file, or cannot be
             restored.
         TrainingInterrupted: SIGTERM, SIGUSR1 or SIGINT arrived; with ``resume_path``, the state after the last
@@ -249,13 +265,7 @@ def train_model(
     model_spec = dict(
         spatial_dims=image.ndim - 1, in_channels=image.shape[0], labels=label_names(manifest), **settings["model"]
     )
-    net = build_model(
-        model_spec["spatial_dims"],
-        model_spec["in_channels"],
-        len(model_spec["labels"]),
-        model_spec["width"],
-        model_spec["num_groups"],
-    ).to(device)
+    net = model_from_spec(model_spec).to(device)
     model, optimizer = net, make_optimizer(net.parameters(), settings["optimizer"])
     # Class weights from the training labels would be a statistic of private data outside the accounting.
     loss = WeightedBCE(positive_class_weights(val.labels)).to(device)
@@ -274,8 +284,10 @@ def train_model(
     )
     criterion = loss
     if private:
-        engine, delta, model, optimizer, criterion, loader = _make_private(
-            net, optimizer, loss, loader, epsilon, epochs, dp, noise_generator, log
+        plan = noise_plan(calibration_path, len(train), epsilon, settings)
+        delta = plan["delta"]
+        engine, model, optimizer, criterion, loader = _make_private(
+            net, optimizer, loss, loader, plan, dp, noise_generator, log
         )
     else:
         engine, delta = None, None
@@ -338,13 +350,19 @@ def train_model(
     history = progress.history
     # The Poisson sampler's q; without Opacus, the share of the data in one logical batch as the loader makes them.
     sample_rate = loader.sample_rate if private else 1 / len(loader)
+    spent, independent = math.inf, None
     if private:
         check_accounting(engine.accountant.history, optimizer.noise_multiplier, sample_rate, progress.steps)
+        spent = engine.get_epsilon(delta)
+        independent = pld_epsilon(optimizer.noise_multiplier, sample_rate, progress.steps, delta)
+        log(f"ε spent {spent:.4f} ({dp['accountant']}); dp-accounting PLD ε {independent:.4f}")
+        check_epsilon(spent, independent, dp["accountant"])
     record = PrivacyRecord(
         private=private,
         noise_mode=noise,
         epsilon=epsilon,
-        epsilon_spent=history[-1]["epsilon_spent"],
+        epsilon_spent=spent,
+        epsilon_pld=independent,
         delta=delta,
         noise_multiplier=optimizer.noise_multiplier if private else 0.0,
         sample_rate=sample_rate,
@@ -415,20 +433,22 @@ def _run_epoch(
         )
     val_loss = per_sample_loss(logits, val.labels, pos_weight.cpu()).mean().item()
     val_auroc = masked_macro_auroc(val.labels.numpy(), scores)
-    spent = engine.get_epsilon(delta) if private else math.inf
+    # RDP on the accountant's own history: a valid upper bound in milliseconds; PRV would take seconds an epoch.
+    spent = rdp_epsilon(engine.accountant.history, delta) if private else math.inf
     losses = {"val_loss": val_loss} if private else {"train_loss": train_loss, "val_loss": val_loss}
     progress.history.append(
         {
             "epoch": epoch,
             **losses,
             "val_auroc": val_auroc,
-            "epsilon_spent": spent,
+            "epsilon_rdp": spent,
             "seconds": time.perf_counter() - start,
         }
     )
     shown = ", ".join(f"{name.replace('_', ' ')} {value:.4f}" for name, value in losses.items())
+    bound = f", ε ≤ {spent:.3f} (RDP)" if private else ""
     log(
-        f"epoch {epoch}/{settings['epochs']}: {shown}, val macro AUROC {val_auroc:.4f}, ε spent {spent:.3f}; "
+        f"epoch {epoch}/{settings['epochs']}: {shown}, val macro AUROC {val_auroc:.4f}{bound}; "
         f"{_eta(progress.history, settings['epochs'])}"
     )
     if val_auroc > progress.best_auroc:  # validation only: the test split never informs a choice

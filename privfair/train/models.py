@@ -98,3 +98,23 @@ def build_model(
     model = ResNet9(spatial_dims, in_channels, num_classes, width=width, num_groups=num_groups, activation=activation)
     ModuleValidator.validate(model, strict=True)
     return model
+
+
+def model_from_spec(spec: dict) -> nn.Module:
+    """The network a checkpoint's model spec describes (what training saves and prediction rebuilds).
+
+    Args:
+        spec: ``spatial_dims``, ``in_channels``, ``labels``, ``width``, ``num_groups`` and optionally ``activation``
+            (``relu`` when absent: the checkpoints and configs from before the option).
+
+    Returns:
+        The network, validated for Opacus, with fresh weights.
+    """
+    return build_model(
+        spec["spatial_dims"],
+        spec["in_channels"],
+        len(spec["labels"]),
+        spec["width"],
+        spec["num_groups"],
+        spec.get("activation", "relu"),
+    )

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from privfair.data.cache import CachedImages
 from privfair.train.checkpoint import load_state_file
-from privfair.train.models import build_model
+from privfair.train.models import model_from_spec
 
 ROW_COLUMNS = ["image_id", "patient_id", "study_id", "split", "age", "sex", "view", "comorbidity"]
 
@@ -77,9 +77,7 @@ def load_model(checkpoint_path, device: torch.device) -> tuple[torch.nn.Module, 
     """
     checkpoint = load_state_file(checkpoint_path, device)
     spec = checkpoint["model"]
-    model = build_model(
-        spec["spatial_dims"], spec["in_channels"], len(spec["labels"]), spec["width"], spec["num_groups"]
-    )
+    model = model_from_spec(spec)
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device), checkpoint
 

@@ -151,16 +151,18 @@ class PrivacyRecord:
     """What a run spent, as needed to report it: the δ here is the δ used in training.
 
     ``sample_rate`` and ``steps`` are those of the sampler (the logical batches actually drawn), checked against the
-    accountant's history. The last fields are derived: ``release`` labels the run (a seeded model is "reproducible
-    research run — not for release"), and ``patient_epsilon``/``patient_delta`` are the guarantee for a patient with
-    ``max_images_per_patient`` = k images, (kε, k·e^{(k−1)ε}·δ) with ε = ``epsilon_spent``, which
+    accountant's history. ``epsilon_spent`` is Opacus' ε for them, checked against ``epsilon_pld``, dp-accounting's
+    (``privfair.train.accounting``). The last fields are derived: ``release`` labels the run (a seeded model is
+    "reproducible research run — not for release"), and ``patient_epsilon``/``patient_delta`` are the guarantee for a
+    patient with ``max_images_per_patient`` = k images, (kε, k·e^{(k−1)ε}·δ) with ε = ``epsilon_spent``, which
     ``patient_guarantee`` puts in words (none when ``patient_delta`` ≥ 1).
     """
 
     private: bool
     noise_mode: str | None  # seeded or secure; None for a non-private run (no noise)
     epsilon: float
-    epsilon_spent: float
+    epsilon_spent: float  # by Opacus' configured accountant (``accountant``): the ε the run reports
+    epsilon_pld: float | None  # by dp-accounting's PLD, the independent check; None for a non-private run
     delta: float | None
     noise_multiplier: float
     sample_rate: float

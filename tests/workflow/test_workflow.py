@@ -175,12 +175,14 @@ def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
         "p_values",
         "pearson",
         "privacy_records",
+        "membership_audit",
     ]
     figures = [
         "privacy_utility",
         "per_label_auroc",
         "auroc_vs_training_count",
         "fairness_metrics",
+        "membership_audit",
         "fairness_gap_sex",
         "fairness_gap_age",
         "fairness_gap_comorbidity",
@@ -217,6 +219,18 @@ def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     )
     assert jobs.get("subgroup_metrics") == 4 and jobs.get("analyse_fairness") == 1
     assert not {"train", "predict", "evaluate", "aggregate", "preprocess"} & set(jobs)
+
+    # A new audit sample re-scores every model, and a new confidence only re-aggregates: nothing else but the
+    # record of the config as used.
+    audit_rules = {"audit_membership", "aggregate_audit", "plot_membership_audit", "save_config", "all"}
+    for membership, audited in (({"n_members": 20}, 4), ({"confidence": 0.9}, None)):
+        config = yaml.safe_load(SCENARIO.read_text())
+        config["audit"] = {"membership": membership}
+        jobs = planned_jobs(
+            snakemake("-n", "--configfile", str(write_config(tmp_path / "audit.yaml", config)), workdir=workdir)
+        )
+        assert jobs.get("audit_membership") == audited and jobs.get("aggregate_audit") == 1
+        assert set(jobs) <= audit_rules, jobs
 
     # The HTML report holds every figure and table; no patient identifier appears in any table or the report.
     report = workdir / "report.html"

@@ -174,8 +174,11 @@ def get_final_outputs():
         "p_values",
         "pearson",
         "privacy_records",
+        "membership_audit",
     ]
-    figures = ["privacy_utility", "per_label_auroc", "auroc_vs_training_count", "fairness_metrics"]
+    if "canary" in config["audit"]:  # the one-run canary audit is optional: dedicated runs (canary.smk)
+        tables.append("canary_audit")
+    figures = ["privacy_utility", "per_label_auroc", "auroc_vs_training_count", "fairness_metrics", "membership_audit"]
     figures += expand("fairness_gap_{attribute}", attribute=get_single_attributes())
     figures += expand("roc_{dataset}", dataset=config["study"]["datasets"])
     return [

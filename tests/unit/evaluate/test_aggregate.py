@@ -262,6 +262,7 @@ def test_privacy_records_show_the_noise_mode_and_the_patient_level_guarantee():
             "seed": 1,
             "noise_mode": "secure",
             "epsilon_spent": 1.98,
+            "epsilon_pld": 1.97,
             "delta": 1e-5,
             "max_images_per_patient": 2,
             "patient_epsilon": 3.96,
@@ -273,6 +274,7 @@ def test_privacy_records_show_the_noise_mode_and_the_patient_level_guarantee():
             "seed": 0,
             "noise_mode": "seeded",
             "epsilon_spent": 7.9,
+            "epsilon_pld": 7.89,
             "delta": 1e-5,
             "max_images_per_patient": 4,
             "patient_epsilon": 31.6,
@@ -284,6 +286,7 @@ def test_privacy_records_show_the_noise_mode_and_the_patient_level_guarantee():
             "seed": 0,
             "noise_mode": None,
             "epsilon_spent": math.inf,
+            "epsilon_pld": None,
             "delta": None,
             "max_images_per_patient": 4,
             "patient_epsilon": math.inf,
@@ -295,6 +298,7 @@ def test_privacy_records_show_the_noise_mode_and_the_patient_level_guarantee():
     numbers, shown = privacy_record_table(records)
     assert {"noise_mode", "patient_epsilon", "patient_delta"} <= set(numbers.columns)
     assert list(shown["Noise"]) == ["—", "secure", "seeded (not for release)", "—"]
+    assert list(shown["ε (PLD check)"]) == ["—", "1.97", "7.89", "—"]  # the oldest record predates the check
     assert list(shown["Patient ε (kε)"]) == ["—", "3.96", "31.6", "∞"]
     delta = list(shown["Patient δ (k·e^((k−1)ε)·δ)"])
     assert delta[0] == "—" and delta[1] == "1.45e-04" and delta[2].endswith("(no guarantee)") and delta[3] == "—"

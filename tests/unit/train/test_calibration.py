@@ -10,6 +10,8 @@ from opacus.accountants import create_accountant
 from opacus.data_loader import DPDataLoader
 
 from privfair.core.errors import ConfigError
+from privfair.train import calibration
+from privfair.train.accounting import pld_epsilon, pld_noise_multiplier
 from privfair.train.calibration import calibrate_noise, sampling
 
 TRAINING = {"logical_batch_size": 32, "epochs": 6, "privacy": {"accountant": "rdp", "delta": None}}
@@ -34,6 +36,28 @@ def test_the_noise_spends_at_most_the_budget_and_nearly_all_of_it(epsilon):
     plan = calibrate_noise(1221, epsilon, TRAINING, "datasets.cxr")
     assert plan["delta"] == pytest.approx(0.1 / 1221)
     assert epsilon - 0.01 <= spent(plan) <= epsilon
+
+
+@pytest.mark.parametrize("epsilon", [1.0, 8.0])
+def test_with_prv_sigma_from_the_pld_spends_at_most_the_budget_by_prv(epsilon):
+    plan = calibrate_noise(1221, epsilon, {**TRAINING, "privacy": {"accountant": "prv", "delta": None}}, "datasets.cxr")
+    assert epsilon - 0.02 <= spent(plan) <= epsilon
+    assert pld_epsilon(plan["noise_multiplier"], plan["sample_rate"], plan["steps"], plan["delta"]) <= epsilon
+
+
+def test_where_prv_is_above_the_budget_at_the_pld_sigma_the_noise_is_raised(monkeypatch):
+    # Aiming the PLD at the budget itself: PRV, about 0.01 above the PLD, overshoots, and a second round corrects it.
+    monkeypatch.setattr(calibration, "PRV_EPS_ERROR", 0.0)
+    found = []
+
+    def spy(*args, **kwargs):
+        found.append(pld_noise_multiplier(*args, **kwargs))
+        return found[-1]
+
+    monkeypatch.setattr(calibration, "pld_noise_multiplier", spy)
+    plan = calibrate_noise(1221, 2.0, {**TRAINING, "privacy": {"accountant": "prv", "delta": None}}, "datasets.cxr")
+    assert len(found) == 2 and found[0] < found[1] == plan["noise_multiplier"]
+    assert 2.0 - 0.02 <= spent(plan) <= 2.0
 
 
 def test_an_unreachable_budget_names_the_smallest_one_that_works():

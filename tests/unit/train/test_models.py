@@ -1,12 +1,16 @@
 """The network's options: the activation (ReLU or Mish) keeps the model valid for Opacus, per sample."""
 
+import math
+
 import pytest
 import torch
 from monai.networks.blocks.activation import Mish
 from opacus import GradSampleModule
 from opacus.validators import ModuleValidator
 
+from privfair.train.loop import save_checkpoint, train_model
 from privfair.train.models import ResNet9, build_model
+from privfair.train.predict import load_model
 
 
 @pytest.mark.parametrize("spatial_dims, shape", [(2, (1, 16, 16)), (3, (1, 8, 8, 8))])
@@ -36,3 +40,12 @@ def test_mish_per_sample_gradients_match_single_sample_gradients():
 def test_an_unknown_activation_is_refused():
     with pytest.raises(ValueError, match="activation must be one of"):
         ResNet9(2, 1, 2, width=8, num_groups=4, activation="gelu")
+
+
+def test_a_mish_model_trains_and_is_rebuilt_as_mish_from_its_checkpoint(tiny_cache, training_settings, tmp_path):
+    settings = {**training_settings, "model": {**training_settings["model"], "activation": "mish"}}
+    result = train_model(*tiny_cache, settings, epsilon=math.inf, seed=0, log=lambda line: None)
+    assert result.model_spec["activation"] == "mish"
+    save_checkpoint(tmp_path / "model.pt", result)
+    model, _ = load_model(tmp_path / "model.pt", torch.device("cpu"))
+    assert any(isinstance(m, Mish) for m in model.modules())

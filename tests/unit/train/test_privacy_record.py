@@ -25,6 +25,7 @@ def record(**changes) -> PrivacyRecord:
         "noise_mode": "seeded",
         "epsilon": 2.0,
         "epsilon_spent": 1.9,
+        "epsilon_pld": 1.89,
         "delta": 1e-5,
         "noise_multiplier": 1.1,
         "sample_rate": 0.01,
@@ -57,8 +58,11 @@ def test_the_record_states_the_patient_level_guarantee_or_its_absence():
     assert many.patient_guarantee.startswith("none: patient_delta")
     assert many.to_dict()["patient_delta"] == pytest.approx(5 * math.exp(32.0) * 1e-5)
     assert record(epsilon_spent=2.0, max_images_per_patient=3).patient_guarantee.startswith("weak")
-    non_private = record(private=False, noise_mode=None, epsilon=math.inf, epsilon_spent=math.inf, delta=None)
+    non_private = record(
+        private=False, noise_mode=None, epsilon=math.inf, epsilon_spent=math.inf, epsilon_pld=None, delta=None
+    )
     assert non_private.to_dict()["patient_epsilon"] == "inf" and non_private.patient_delta is None
+    assert non_private.to_dict()["epsilon_pld"] is None
     assert non_private.release.startswith("non-private")
 
 
@@ -106,16 +110,16 @@ def test_dp_record_matches_what_the_sampler_drew_with_empty_batches(make_cache, 
         optimiser.register_step_post_hook(lambda *_: optimisers.append(optimisers.pop() + 1))
         return optimiser
 
-    build_model = training.build_model
+    model_from_spec = training.model_from_spec
 
-    def spy_model(*args):
-        model = build_model(*args)
+    def spy_model(spec):
+        model = model_from_spec(spec)
         model.register_forward_pre_hook(lambda m, x: batch_sizes.append(len(x[0])) if m.training else None)
         return model
 
     monkeypatch.setattr(DPDataLoader, "from_data_loader", classmethod(spy_loader))
     monkeypatch.setattr(training, "make_optimizer", spy_optimizer)
-    monkeypatch.setattr(training, "build_model", spy_model)
+    monkeypatch.setattr(training, "model_from_spec", spy_model)
     lines = []
     result = training.train_model(*cache, training_settings, epsilon=8.0, seed=0, log=lines.append)
 
@@ -127,7 +131,7 @@ def test_dp_record_matches_what_the_sampler_drew_with_empty_batches(make_cache, 
     assert privacy.steps == taken == len(loader.batch_sampler) == 92
     assert privacy.noise_mode == "seeded" and privacy.release == NOT_FOR_RELEASE
     assert privacy.patient_epsilon == privacy.epsilon_spent and privacy.patient_delta == privacy.delta  # k = 1
-    assert list(result.history.columns) == ["epoch", "val_loss", "val_auroc", "epsilon_spent", "seconds"]
+    assert list(result.history.columns) == ["epoch", "val_loss", "val_auroc", "epsilon_rdp", "seconds"]
     assert result.history.notna().all().all()
     assert all(torch.isfinite(t).all() for t in result.state_dict.values())
     assert not any("train loss" in line for line in lines) and any("val loss" in line for line in lines)
@@ -136,5 +140,5 @@ def test_dp_record_matches_what_the_sampler_drew_with_empty_batches(make_cache, 
 def test_non_private_history_keeps_the_training_loss(tiny_cache, training_settings):
     training_settings["epochs"] = 1
     result = training.train_model(*tiny_cache, training_settings, epsilon=math.inf, seed=0, log=lambda _: None)
-    assert list(result.history.columns) == ["epoch", "train_loss", "val_loss", "val_auroc", "epsilon_spent", "seconds"]
+    assert list(result.history.columns) == ["epoch", "train_loss", "val_loss", "val_auroc", "epsilon_rdp", "seconds"]
     assert result.privacy.noise_mode is None and result.privacy.steps == 2  # 64 images in logical batches of 32

@@ -104,4 +104,4 @@ def test_secure_run_resumes_exactly_and_its_state_is_gone_once_the_outputs_are_w
     checkpoint = torch.load(outputs["model"], weights_only=True)
     assert set(checkpoint) == {"state_dict", "model", "best_epoch", "provenance"}
     history = pd.read_csv(outputs["history"])
-    assert list(history.columns) == ["epoch", "val_loss", "val_auroc", "epsilon_spent", "seconds"]
+    assert list(history.columns) == ["epoch", "val_loss", "val_auroc", "epsilon_rdp", "seconds"]

@@ -55,7 +55,7 @@ def test_private_training_spends_at_most_the_budget(tiny_cache, training_setting
     assert record.epsilon_spent > 1.0  # σ is calibrated to the budget, not far beyond it
     assert record.delta < 1 / record.n_train
     assert record.steps == record.epochs * round(1 / record.sample_rate)
-    assert list(result.history["epsilon_spent"]) == sorted(result.history["epsilon_spent"])
+    assert list(result.history["epsilon_rdp"]) == sorted(result.history["epsilon_rdp"])
 
 
 def test_nonprivate_training_has_no_noise_and_learns(tiny_cache, training_settings):

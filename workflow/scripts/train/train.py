@@ -24,6 +24,8 @@ def main(snakemake):
         outputs={name: snakemake.output[name] for name in ("model", "history", "privacy")},
         run={"dataset": w.dataset, "seed": int(w.seed)},
         provenance=provenance(),
+        # The budget's σ, calibrated once by rule calibrate_noise; the non-private run has no such input.
+        calibration_path=snakemake.input.get("noise"),
     )
 
 
