@@ -114,6 +114,24 @@ def test_two_studies_from_one_checkout_write_to_separate_folders(tmp_path):
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["first", "second"]
 
 
+def test_a_canary_audit_plans_its_own_runs_beside_the_study_and_none_without_it(tmp_path):
+    config = yaml.safe_load(SCENARIO.read_text())
+    study = config["study"]
+    assert not planned_jobs(snakemake("-n", "--configfile", str(SCENARIO), workdir=tmp_path)).get("canary_train")
+    config["audit"] = {"canary": {"n_canaries": 20, "guesses": 10, "epsilons": [4]}}
+    jobs = planned_jobs(
+        snakemake("-n", "--configfile", str(write_config(tmp_path / "c.yaml", config)), workdir=tmp_path)
+    )
+    audited = len(study["datasets"]) * len(study["seeds"])  # one budget audited
+    assert jobs["canary_train"] == jobs["canary_score"] == audited and jobs["canary_cache"] == len(study["datasets"])
+    assert jobs["train"] == len(study["datasets"]) * len(study["epsilons"]) * len(study["seeds"])  # study unchanged
+    config["audit"]["canary"]["guesses"] = 21
+    result = snakemake(
+        "-n", "--configfile", str(write_config(tmp_path / "bad.yaml", config)), workdir=tmp_path, check=False
+    )
+    assert result.returncode != 0 and "audit.canary.guesses" in result.stdout + result.stderr
+
+
 def test_a_study_name_that_is_no_folder_name_is_refused(tmp_path):
     config = yaml.safe_load(SCENARIO.read_text())
     config["study"]["name"] = "../elsewhere"
