@@ -23,7 +23,10 @@ best threshold chosen on the same images would void that confidence, so the audi
 a selection half, on which the threshold and the form are chosen, and an evaluation half, on which the bound is
 computed once. δ is the run's; a non-private run has none and takes the training default 0.1/N_train
 (:func:`privfair.train.privacy.resolve_delta`). With n evaluation images per side no bound can exceed about ln(n):
-a few hundred images bound ε by a few units at most, and a small bound says little.
+a few hundred images bound ε by a few units at most, and a small bound says little. Nor does a large one prove a
+broken claim by itself: members and non-members are whole patients (protected at the group-privacy kε, not ε), an
+official split is no random inclusion, and one run's images are no independent trials; the canary audit
+(:mod:`privfair.audit.canary`) is the test the theory backs.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from privfair.core.style import (
     panel_figure,
 )
 
-DIAGONAL = "y = x (claimed ε): a bound above it violates the claim"
+DIAGONAL = "y = x: the claimed per-image ε"
 ATTAINABLE = "most the audited images can show"
 # Sideways nudge between neighbouring (dataset, seed) markers, as a factor on the log ε axis.
 NUDGE = 1.12

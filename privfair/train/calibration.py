@@ -37,11 +37,14 @@ PRV_ROUNDS = 4
 def sampling(n_train: int, logical_batch_size: int, epochs: int) -> tuple[float, int]:
     """The sampling rate and step count of Opacus' Poisson sampler for this data and schedule.
 
-    Opacus' ``make_private`` sets q = 1 / len(data loader), with one expected logical batch per loader step.
+    Opacus' ``make_private`` sets q = 1 / len(data loader), with one expected logical batch per loader step, and its
+    sampler draws ``int(1 / q)`` batches an epoch: k − 1 for some k batches (93, 99, ...), by rounding, and k for
+    the rest. The step count is the sampler's, so that the calibrated schedule is the one trained; ``epochs / q``
+    would be one step short for some k (75 batches, 3 epochs: 224 instead of 225) and the run would overspend.
     """
     batches_per_epoch = math.ceil(n_train / logical_batch_size)
     sample_rate = 1 / batches_per_epoch
-    return sample_rate, int(epochs / sample_rate)
+    return sample_rate, epochs * int(1 / sample_rate)
 
 
 def _epsilon(accountant: str, sigma: float, sample_rate: float, steps: int, delta: float) -> float:

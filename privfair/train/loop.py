@@ -354,6 +354,11 @@ def train_model(
     if private:
         check_accounting(engine.accountant.history, optimizer.noise_multiplier, sample_rate, progress.steps)
         spent = engine.get_epsilon(delta)
+        if progress.steps != plan["steps"] or spent > epsilon:
+            raise TrainingError(
+                f"the run took {progress.steps} steps and spent ε = {spent:.4f}, but was calibrated for "
+                f"{plan['steps']} steps and ε = {epsilon:g}: the privacy record would not hold"
+            )
         independent = pld_epsilon(optimizer.noise_multiplier, sample_rate, progress.steps, delta)
         log(f"ε spent {spent:.4f} ({dp['accountant']}); dp-accounting PLD ε {independent:.4f}")
         check_epsilon(spent, independent, dp["accountant"])

@@ -116,6 +116,15 @@ def test_a_run_whose_opacus_epsilon_falls_below_the_pld_one_fails(tiny_cache, tr
         training.train_model(*tiny_cache, training_settings, epsilon=2.0, seed=0, log=lambda _: None)
 
 
+def test_a_run_that_takes_other_steps_than_calibrated_fails(tiny_cache, training_settings, monkeypatch):
+    # Stand-in for a schedule that drifted from its calibration (as epochs / q once did for 75 batches an epoch).
+    training_settings["epochs"] = 1
+    noise_plan = training.noise_plan
+    monkeypatch.setattr(training, "noise_plan", lambda *args: {**noise_plan(*args), "steps": 1})
+    with pytest.raises(TrainingError, match=r"the run took 2 steps .* but was calibrated for 1 steps"):
+        training.train_model(*tiny_cache, training_settings, epsilon=2.0, seed=0, log=lambda _: None)
+
+
 def test_per_epoch_epsilon_is_rdp_on_the_accountants_history():
     history = [(1.0, 0.01, 100), (1.0, 0.01, 100)]
     assert rdp_epsilon(history, 1e-5) == pytest.approx(opacus_epsilon("rdp", 1.0, 0.01, 200, 1e-5))

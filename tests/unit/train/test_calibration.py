@@ -23,12 +23,16 @@ def spent(plan: dict) -> float:
     return accountant.get_epsilon(delta=plan["delta"])
 
 
-@pytest.mark.parametrize("n_train", [100, 1221, 1280])
-def test_the_sampling_rate_is_the_one_opacus_poisson_sampler_uses(n_train):
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n_train)), batch_size=32)
-    sample_rate, steps = sampling(n_train, 32, epochs=6)
-    assert sample_rate == DPDataLoader.from_data_loader(loader).sample_rate == 1 / len(loader)
-    assert steps == int(6 / sample_rate)
+# 4800/64: 75 batches, where epochs / q rounds one step short; 93 batches, where the sampler draws only 92.
+@pytest.mark.parametrize(
+    "n_train, batch, epochs", [(100, 32, 6), (1221, 32, 6), (1280, 32, 6), (4800, 64, 3), (2976, 32, 2)]
+)
+def test_the_sampling_rate_and_steps_are_those_opacus_poisson_sampler_takes(n_train, batch, epochs):
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n_train)), batch_size=batch)
+    private = DPDataLoader.from_data_loader(loader)
+    sample_rate, steps = sampling(n_train, batch, epochs)
+    assert sample_rate == private.sample_rate == 1 / len(loader)
+    assert steps == epochs * sum(1 for _ in private.batch_sampler)
 
 
 @pytest.mark.parametrize("epsilon", [1.0, 8.0])
