@@ -387,8 +387,10 @@ def membership_audit_table(records: list[dict], scores: list[pd.DataFrame], conf
     notes = [
         (
             f"the ε lower bound holds with {level} confidence (Clopper–Pearson; threshold chosen on half the images, "
-            "bound computed on the other half): it can show that a claimed ε is violated, never that a model is "
-            "private; ε attainable is the bound a perfect attack would reach on these sample sizes"
+            "bound computed on the other half). It is indicative: it never shows that a model is private, and a bound "
+            "above the claimed ε is a reason to look, not proof (members are whole patients, protected at the "
+            "patient-level ε; a split is no random inclusion); ε attainable is the bound a perfect attack would reach "
+            "on these sample sizes"
         ),
         "ε central uses median-unbiased rates: an estimate, not a bound",
         "TPR at an FPR below 1/(non-members) is the TPR at FPR = 0",

@@ -3,7 +3,8 @@
 One panel per attack. Each run is a marker at its claimed budget (the non-private model at the "∞" tick of the shared
 ε axis, :mod:`privfair.core.style`), coloured by dataset, shaped by seed and nudged sideways so that seeds do not hide
 each other: the marker is the central estimate, and its error bar reaches down to the lower bound. The dotted diagonal
-y = x is the claim itself: a lower bound above it would show the claim violated. A dash in the dataset's colour marks
+y = x is the claimed per-image ε: a lower bound above it is a reason to look at the run, not proof of a broken claim
+(docs/methods.md, "Membership inference"). A dash in the dataset's colour marks
 the bound a perfect attack would reach on the audit's sample sizes: no bound can rise above it.
 """
 
