@@ -18,8 +18,9 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
 
+# One pytest worker per core (pytest-xdist): the end-to-end workflow tests are long and run side by side.
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(CORES)
 
 # Style is checked, never fixed, here: `ruff format . && snakefmt .` fixes what `make lint` finds.
 lint: $(VENV)/.installed

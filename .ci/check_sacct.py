@@ -1,7 +1,7 @@
 """Assert, from `sacct -X -P -n -o JobID,Comment,State,ReqTRES`, how the scenario ran on SLURM.
 
-Every grid point's training job went through SLURM with one GPU requested, CPU-only rules requested none, local
-rules (aggregation, tables, figures) never became jobs, and every job completed.
+Every grid point's training job (one per dataset, init, ε and seed) went through SLURM with one GPU requested,
+CPU-only rules requested none, local rules (aggregation, tables, figures) never became jobs, and every job completed.
 Usage: python .ci/check_sacct.py SACCT_OUTPUT CONFIG
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-GPU_RULES = {"train", "predict"}
+GPU_RULES = {"pretrain", "train", "predict"}
 LOCAL_RULES = {
     "all",
     "aggregate",
@@ -28,8 +28,10 @@ LOCAL_RULES = {
 
 
 def main(sacct_path, config_path):
-    study = yaml.safe_load(Path(config_path).read_text())["study"]
-    grid = len(study["datasets"]) * len(study["epsilons"]) * len(study["seeds"])
+    config = yaml.safe_load(Path(config_path).read_text())
+    study = config["study"]
+    inits = sum(len(config["datasets"][d].get("init", study.get("init", ["scratch"]))) for d in study["datasets"])
+    grid = inits * len(study["epsilons"]) * len(study["seeds"])
     rows = [line.split("|") for line in Path(sacct_path).read_text().splitlines() if line.strip()]
     problems, rules = [], Counter()
     for job_id, comment, state, tres in rows:

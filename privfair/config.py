@@ -16,6 +16,7 @@ from privfair.core.epsilon import epsilon_label
 from privfair.core.errors import ConfigError
 from privfair.data.adapters import get_adapter
 from privfair.fairness.subgroups import check_fairness_spec
+from privfair.train.transfer import SCRATCH, check_init_preprocessing, init_file, init_label
 
 # The config schema: each adapter's keys live there (``$defs/source_<adapter>``), nowhere else.
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
@@ -62,11 +63,53 @@ def check_study(config: dict) -> None:
             raise ConfigError(
                 f"study.datasets[{i}]: '{name}' has no entry under 'datasets' (defined: {sorted(config['datasets'])})"
             )
+        if "public" in config["datasets"][name]:
+            raise ConfigError(
+                f"study.datasets[{i}]: '{name}' is public (datasets.{name}.public): it initialises study datasets "
+                f"through study.init, and is not one"
+            )
+        check_dataset(name, config["datasets"][name])
+        check_inits(config, name)
+    for name in public_datasets(config):
         check_dataset(name, config["datasets"][name])
     labels = [epsilon_label(e) for e in study["epsilons"]]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"study.epsilons: duplicate values {study['epsilons']}")
     check_fairness_spec(config["fairness"])
+
+
+def public_datasets(config: dict) -> list[str]:
+    """The datasets declared public, in config order: each is pretrained on once (rule ``pretrain``)."""
+    return [name for name, dataset in config["datasets"].items() if "public" in dataset]
+
+
+def dataset_inits(config: dict, name: str) -> list[str]:
+    """The inits of a study dataset: its own ``init`` list, else ``study.init`` (entries as configured)."""
+    return config["datasets"][name].get("init", config["study"].get("init", [SCRATCH]))
+
+
+def check_inits(config: dict, name: str) -> None:
+    """Each init of dataset ``name`` exists and fits it: a public dataset preprocessed alike, or a checkpoint file."""
+    key = f"datasets.{name}.init" if "init" in config["datasets"][name] else "study.init"
+    inits = dataset_inits(config, name)
+    for i, init in enumerate(inits):
+        path = init_file(init)
+        if init == SCRATCH:
+            continue
+        if path is not None:
+            if not Path(path).is_file():
+                raise ConfigError(f"{key}[{i}]: checkpoint '{path}' not found (relative to the workflow's directory)")
+            continue
+        if init not in config["datasets"] or "public" not in config["datasets"][init]:
+            public = public_datasets(config)
+            raise ConfigError(
+                f"{key}[{i}]: '{init}' is neither scratch, file:<path> nor a public dataset (datasets with 'public': "
+                f"{public or 'none'})"
+            )
+        check_init_preprocessing(init, config["datasets"][init], name, config["datasets"][name])
+    labels = [init_label(init) for init in inits]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{key}: two inits have the same name in paths and tables: {labels}")
 
 
 def check_dataset(name: str, dataset: dict) -> None:
@@ -99,6 +142,13 @@ def check_dataset(name: str, dataset: dict) -> None:
     if model["width"] % model["num_groups"]:
         raise ConfigError(
             f"{key}.training.model.num_groups ({model['num_groups']}) must divide width ({model['width']})"
+        )
+    # Averaging K views' per-sample gradients needs them; ghost clipping never computes them (privfair.train.augment).
+    views = dataset["training"].get("augmentation", {}).get("multiplicity", 1)
+    if views > 1 and dataset["training"].get("privacy", {}).get("grad_sample_mode") == "ghost":
+        raise ConfigError(
+            f"{key}.training.augmentation.multiplicity: {views} views need per-sample gradients, which "
+            "training.privacy.grad_sample_mode 'ghost' does not compute"
         )
 
 

@@ -41,6 +41,7 @@ from privfair.core.errors import PrivfairError
 from privfair.core.tables import fmt_epsilon, fmt_number, view
 from privfair.data.cache import CachedImages, load_splits
 from privfair.data.manifest import label_names
+from privfair.evaluate.runs import run_init, sort_key
 from privfair.train.loop import per_sample_loss, positive_class_weights
 from privfair.train.predict import load_model, predict_logits
 from privfair.train.privacy import resolve_delta
@@ -335,14 +336,15 @@ def membership_audit_table(records: list[dict], scores: list[pd.DataFrame], conf
     """The ``membership_audit`` table: both attacks on every run, and no identifier of any image.
 
     Args:
-        records: each run's privacy record (:func:`privfair.train.privacy.read_record`); only ``dataset``, ``seed``,
-            ``epsilon``, ``epsilon_spent``, ``delta`` and ``n_train`` are read.
+        records: each run's privacy record (:func:`privfair.train.privacy.read_record`); only ``dataset``, ``init``
+            ("scratch" when absent: :func:`privfair.evaluate.runs.run_init`), ``seed``, ``epsilon``,
+            ``epsilon_spent``, ``delta`` and ``n_train`` are read.
         scores: each run's ``audit.parquet``, in the order of ``records``.
         confidence: the level of the ε lower bound (``audit.membership.confidence``).
         runs: each run's folder, named in errors (default: its position).
 
     Returns:
-        ``(numbers, view, notes)``: one row per (dataset, ε, seed, attack) with the claim (``epsilon``,
+        ``(numbers, view, notes)``: one row per (dataset, init, ε, seed, attack) with the claim (``epsilon``,
         ``epsilon_spent``, ``delta``), the metrics of :func:`membership_metrics` and ``confidence``; the formatted
         view; the table's notes.
 
@@ -360,18 +362,26 @@ def membership_audit_table(records: list[dict], scores: list[pd.DataFrame], conf
                 raise AuditError(f"{run}: {name} lacks {missing}, which the membership audit needs")
         delta = run_delta(record)
         metrics = membership_metrics(table, delta, confidence)
-        claim = {"dataset": record["dataset"], "epsilon": float(record["epsilon"]), "seed": int(record["seed"])}
+        claim = {
+            "dataset": record["dataset"],
+            "init": run_init(record),
+            "epsilon": float(record["epsilon"]),
+            "seed": int(record["seed"]),
+        }
         spent = record["epsilon_spent"] if record["epsilon_spent"] is not None else record["epsilon"]
         rows.append(metrics.assign(**claim, epsilon_spent=float(spent), delta=delta, confidence=confidence))
     numbers = pd.concat(rows, ignore_index=True)
-    first = ["dataset", "epsilon", "epsilon_spent", "delta", "seed", "attack"]
+    first = ["dataset", "init", "epsilon", "epsilon_spent", "delta", "seed", "attack"]
     numbers = numbers[first + [c for c in numbers.columns if c not in first]]
     attack_order = numbers["attack"].map({name: i for i, name in enumerate(SCORES.values())})
-    numbers = numbers.assign(_order=attack_order).sort_values(["dataset", "epsilon", "seed", "_order"], kind="stable")
+    numbers = numbers.assign(_order=attack_order).sort_values(
+        ["dataset", "init", "epsilon", "seed", "_order"], key=sort_key, kind="stable"
+    )
     numbers = numbers.drop(columns="_order").reset_index(drop=True)
     level = f"{confidence * 100:.10g}%"
     cells = {
         "Dataset": lambda r: r["dataset"],
+        "Init": lambda r: r["init"],
         "ε (claimed)": lambda r: fmt_epsilon(r["epsilon"]),
         "Seed": lambda r: str(r["seed"]),
         "Attack": lambda r: r["attack"],

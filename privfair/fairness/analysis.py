@@ -1,15 +1,18 @@
 """The study's fairness statistics across the grid: seed means, paired CIs, DP-vs-non-private tests, Pearson's r.
 
-Input is, per run (dataset, ε, seed), the :func:`privfair.fairness.metrics.group_metrics` table. Because every run of a
-dataset shares the test set and the bootstrap resamples, per-resample values are averaged over seeds and
-differenced against the non-private model resample by resample (:mod:`privfair.evaluate.paired`, as for the
-privacy-utility tables). The intervals and p-values are those of the test-set bootstrap: they hold the trained models
-fixed, and the spread across training seeds is reported beside them (``sd``), not folded in.
+Input is, per run (dataset, init, ε, seed), the :func:`privfair.fairness.metrics.group_metrics` table. Every
+initialisation of a dataset (``scratch`` or pretrained, :mod:`privfair.evaluate.runs`) is analysed as a model family of
+its own: its DP models are compared with its own non-private model, and Pearson's r is computed per (dataset, init), so
+that the tables say whether pretraining changes who pays for privacy. Because every run of a dataset shares the test
+set and the bootstrap resamples, per-resample values are averaged over seeds and differenced against the non-private
+model resample by resample (:mod:`privfair.evaluate.paired`, as for the privacy-utility tables). The intervals and
+p-values are those of the test-set bootstrap: they hold the trained models fixed, and the spread across training seeds
+is reported beside them (``sd``), not folded in.
 
 A quantity is *flagged* when its adjusted p-value is below ``alpha``. Two families of tests, each corrected with the
-configured method: "this gap is zero" across every group of every attribute, for one dataset, model budget, label
+configured method: "this gap is zero" across every group of every attribute, for one dataset, init, model budget, label
 and metric (which groups does this model treat differently?); and "DP changed it from non-private" across every
-group, attribute and budget, for one dataset, kind, label and metric. Groups of unknown or unbinned values
+group, attribute and budget, for one dataset, init, kind, label and metric. Groups of unknown or unbinned values
 (:data:`privfair.fairness.subgroups.KEPT_APART`) are not a patient population: they keep their raw p-value but
 enter no family, are never adjusted and never flagged.
 """
@@ -25,12 +28,14 @@ import pandas as pd
 from privfair.core.stats import adjust_p_values, bootstrap_p_value, pearson_with_ci
 from privfair.data.manifest import LABEL_PREFIX, label_columns
 from privfair.evaluate.paired import change_from_non_private, seed_mean
+from privfair.evaluate.runs import SCRATCH
 from privfair.fairness.metrics import KEY_COLUMNS, MACRO, OVERALL, TESTED_AGAINST_ZERO, derived_quantities
 from privfair.fairness.subgroups import KEPT_APART, assign_groups, attribute_names
 
 INFO_COLUMNS = ["n", "n_groups", "reason"]
 SUMMARY_COLUMNS = [
     "dataset",
+    "init",
     "epsilon",
     *KEY_COLUMNS,
     *INFO_COLUMNS,
@@ -55,6 +60,7 @@ SUMMARY_COLUMNS = [
 ]
 CORRELATION_COLUMNS = [
     "dataset",
+    "init",
     "epsilon",
     "relation",
     "attribute",
@@ -72,8 +78,8 @@ CORRELATION_COLUMNS = [
 # Below this share of defined resamples (e.g. a small group often missing from them), no CI or p-value is given.
 MIN_VALID_SHARE = 0.5
 FAMILIES = {
-    "p_zero": ["dataset", "epsilon", "kind", "label", "metric"],
-    "p_diff": ["dataset", "kind", "label", "metric"],
+    "p_zero": ["dataset", "init", "epsilon", "kind", "label", "metric"],
+    "p_diff": ["dataset", "init", "kind", "label", "metric"],
 }
 
 
@@ -120,11 +126,12 @@ def _bootstrap_statistics(estimates: np.ndarray, resamples: np.ndarray, ci: floa
     }
 
 
-def _summarise_one_dataset(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame:
+def _summarise_one_model_family(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.DataFrame:
+    """The summary of the runs of one (dataset, init): ``runs`` is keyed by (ε, seed)."""
     info = pd.concat(runs.values()).drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)[INFO_COLUMNS]
     by_epsilon = {}
-    for epsilon in sorted({key[1] for key in runs}):
-        tables = [runs[key] for key in sorted(runs) if key[1] == epsilon]
+    for epsilon in sorted({key[0] for key in runs}):
+        tables = [runs[key] for key in sorted(runs) if key[0] == epsilon]
         points, resamples = _aligned(tables, info.index)
         frame = info.reset_index().assign(epsilon=epsilon, n_seeds=len(tables))
         frame["mean"] = points.mean(axis=0)
@@ -150,31 +157,35 @@ def _summarise_one_dataset(runs: dict[tuple, pd.DataFrame], ci: float) -> pd.Dat
 
 
 def summarise(quantities: dict[tuple, pd.DataFrame], *, ci: float, correction: str, alpha: float) -> pd.DataFrame:
-    """One row per (dataset, ε, quantity): seed mean and SD, bootstrap CI, p for zero (gaps), and the paired
-    DP − non-private difference with its CI and p-value.
+    """One row per (dataset, init, ε, quantity): seed mean and SD, bootstrap CI, p for zero (gaps), and the paired
+    DP − non-private difference (against the non-private model of the same init) with its CI and p-value.
 
     CIs and p-values are NaN where fewer than half of the resamples are defined; the two families of tests, which
     groups of unknown or unbinned values never enter, are described in the module docstring.
 
     Args:
-        quantities: (dataset, ε, seed) -> that run's :func:`run_quantities` table.
+        quantities: (dataset, init, ε, seed) -> that run's :func:`run_quantities` table
+            (:func:`privfair.evaluate.runs.run_key`).
         ci: level of the percentile intervals, in (0, 1).
         correction: the multiple-testing correction, "holm" or "benjamini_hochberg".
         alpha: a quantity is flagged when its adjusted p-value is below this.
 
     Returns:
-        Columns ``dataset, epsilon, kind, attribute, group, label, metric, n, n_groups, reason, n_seeds, mean, sd``
-        (ddof=1; NaN with one seed), ``n_valid`` (resamples defined for the seed mean), ``n_resamples`` (drawn),
+        Columns ``dataset, init, epsilon, kind, attribute, group, label, metric, n, n_groups, reason, n_seeds, mean,
+        sd`` (ddof=1; NaN with one seed), ``n_valid`` (resamples defined for the seed mean), ``n_resamples`` (drawn),
         ``ci_low, ci_high, p_zero`` (gaps only), ``p_zero_adjusted, flagged, diff, diff_ci_low, diff_ci_high,
         diff_n_valid, p_diff, p_diff_adjusted, diff_flagged`` (the ``diff`` columns NaN for ε = ∞ and where the
-        dataset has no non-private run; the adjusted p-values NaN and the flags False for unknown or unbinned groups)
-        and ``ci_level``.
+        dataset and init have no non-private run; the adjusted p-values NaN and the flags False for unknown or
+        unbinned groups) and ``ci_level``; sorted by dataset, then init (scratch first).
     """
-    datasets = sorted({key[0] for key in quantities})
+    # One model family per (dataset, init), scratch first: each is compared with its own non-private model.
+    families = sorted({key[:2] for key in quantities}, key=lambda key: (key[0], key[1] != SCRATCH, key[1]))
     summary = pd.concat(
         [
-            _summarise_one_dataset({k: t for k, t in quantities.items() if k[0] == d}, ci).assign(dataset=d)
-            for d in datasets
+            _summarise_one_model_family(
+                {key[2:]: table for key, table in quantities.items() if key[:2] == family}, ci
+            ).assign(dataset=family[0], init=family[1])
+            for family in families
         ],
         ignore_index=True,
     )
@@ -229,7 +240,8 @@ def training_counts(manifest: pd.DataFrame, split: pd.DataFrame, spec: dict) -> 
 def correlations(summary: pd.DataFrame, counts: dict[str, pd.DataFrame], *, ci: float) -> pd.DataFrame:
     """Pearson's r of (a) ε against each performance gap, over the DP budgets (seed means: seeds of one budget are
     not independent points); (b) the DP-induced AUROC change (DP − non-private, as everywhere: negative when DP is
-    worse) against the training count, over the labels and over the groups of each attribute.
+    worse) against the training count, over the labels and over the groups of each attribute. Each is computed per
+    (dataset, init): a pretrained model family is never pooled with the scratch one.
 
     Args:
         summary: a :func:`summarise` table.
@@ -237,17 +249,18 @@ def correlations(summary: pd.DataFrame, counts: dict[str, pd.DataFrame], *, ci: 
         ci: level of the Fisher-z intervals of r, in (0, 1).
 
     Returns:
-        Columns ``dataset, epsilon`` (NaN for ε vs gap, which spans the DP budgets), ``relation``
+        Columns ``dataset, init, epsilon`` (NaN for ε vs gap, which spans the DP budgets), ``relation``
         ("epsilon_vs_gap", "auroc_drop_vs_training_positives" or "auroc_drop_vs_training_images"), ``attribute,
         group, label, metric, n_points, r, r_ci_low, r_ci_high, p_value, reason`` (why r is NaN) and ``ci_level``.
     """
     rows = []
-    for dataset, block in summary.groupby("dataset", sort=True):
+    for (dataset, init), block in summary.groupby(["dataset", "init"], sort=False):
         gaps = block[(block["kind"] == "gap") & np.isfinite(block["epsilon"])]
         for (attribute, group, label, metric), points in gaps.groupby(KEY_COLUMNS[1:], sort=False):
             rows.append(
                 {
                     "dataset": dataset,
+                    "init": init,
                     "epsilon": np.nan,
                     "relation": "epsilon_vs_gap",
                     "attribute": attribute,
@@ -257,11 +270,11 @@ def correlations(summary: pd.DataFrame, counts: dict[str, pd.DataFrame], *, ci: 
                     **pearson_with_ci(points["epsilon"], points["mean"], ci),
                 }
             )
-        rows += _drop_vs_count(block, counts[dataset], dataset, ci)
+        rows += _drop_vs_count(block, counts[dataset], {"dataset": dataset, "init": init}, ci)
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS[:-1]).assign(ci_level=ci)
 
 
-def _drop_vs_count(summary: pd.DataFrame, counts: pd.DataFrame, dataset: str, ci: float) -> list[dict]:
+def _drop_vs_count(summary: pd.DataFrame, counts: pd.DataFrame, family: dict, ci: float) -> list[dict]:
     drops = summary[(summary["kind"] == "group") & (summary["metric"] == "auroc") & summary["diff"].notna()]
     per_label = drops[(drops["attribute"] == OVERALL) & (drops["label"] != MACRO)]
     label_counts = counts[counts["counted"] == "label"].set_index("label")["n_train"]
@@ -270,7 +283,7 @@ def _drop_vs_count(summary: pd.DataFrame, counts: pd.DataFrame, dataset: str, ci
     for epsilon, block in per_label.groupby("epsilon"):
         rows.append(
             {
-                "dataset": dataset,
+                **family,
                 "epsilon": epsilon,
                 "relation": "auroc_drop_vs_training_positives",
                 "attribute": OVERALL,
@@ -285,7 +298,7 @@ def _drop_vs_count(summary: pd.DataFrame, counts: pd.DataFrame, dataset: str, ci
         sizes = group_counts.reindex(list(zip(block["attribute"], block["group"]))).to_numpy()
         rows.append(
             {
-                "dataset": dataset,
+                **family,
                 "epsilon": epsilon,
                 "relation": "auroc_drop_vs_training_images",
                 "attribute": attribute,

@@ -70,7 +70,7 @@ def performance_gap_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     Returns:
         ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: the summary's ``gap`` rows of macro AUROC
         (all its columns), plus the per-label AUROC gaps of attributes without a macro gap, and per row dataset,
-        attribute, group, (label, when there are such rows,) ε, gap (mean ± SD over seeds), CI, the adjusted
+        init, attribute, group, (label, when there are such rows,) ε, gap (mean ± SD over seeds), CI, the adjusted
         p-value of "gap = 0" and the paired change from non-private; CIs and changes resting on few resamples are
         marked "† valid/drawn".
     """
@@ -84,6 +84,7 @@ def performance_gap_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
         rows,
         {
             "Dataset": lambda r: r["dataset"],
+            "Init": lambda r: r["init"],
             "Attribute": lambda r: r["attribute"],
             "Group": lambda r: r["group"],
             **label,
@@ -104,8 +105,8 @@ def fairness_metric_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
 
     Returns:
         ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: the summary's macro ``fairness`` rows (all
-        its columns), and per row dataset, attribute, metric, ε, value (mean ± SD over seeds), CI, the paired change
-        from non-private and its adjusted p-value; CIs and changes resting on few resamples are marked.
+        its columns), and per row dataset, init, attribute, metric, ε, value (mean ± SD over seeds), CI, the paired
+        change from non-private and its adjusted p-value; CIs and changes resting on few resamples are marked.
     """
     rows = _macro(summary, "fairness")
     ci = ci_header(summary)
@@ -113,6 +114,7 @@ def fairness_metric_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
         rows,
         {
             "Dataset": lambda r: r["dataset"],
+            "Init": lambda r: r["init"],
             "Attribute": lambda r: r["attribute"],
             "Metric": lambda r: r["metric"].replace("_", " "),
             "ε": lambda r: fmt_epsilon(r["epsilon"]),
@@ -134,7 +136,7 @@ def p_value_table(summary: pd.DataFrame, method: str) -> tuple[pd.DataFrame, pd.
     Returns:
         ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: the macro-AUROC ``group`` and ``gap`` rows
         that have a DP-vs-non-private p-value (all the summary's columns), unknown and unbinned groups left out
-        (they are in no test family), and per row dataset, ε, quantity, attribute, group, the paired change with
+        (they are in no test family), and per row dataset, init, ε, quantity, attribute, group, the paired change with
         its CI (marked where it rests on few resamples), p, adjusted p and whether it is flagged.
     """
     rows = summary[
@@ -148,6 +150,7 @@ def p_value_table(summary: pd.DataFrame, method: str) -> tuple[pd.DataFrame, pd.
         rows,
         {
             "Dataset": lambda r: r["dataset"],
+            "Init": lambda r: r["init"],
             "ε": lambda r: fmt_epsilon(r["epsilon"]),
             "Quantity": lambda r: "AUROC" if r["kind"] == "group" else "AUROC gap",
             "Attribute": lambda r: r["attribute"],
@@ -168,8 +171,9 @@ def correlation_table(correlations: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
 
     Returns:
         ``(numbers, view)`` for :func:`privfair.core.tables.write_table`: its rows (ε-vs-gap rows of macro AUROC
-        only, all columns), and per row dataset, relation, ε ("DP runs" for ε vs gap), attribute, group, number of
-        points, r with its CI ("n/a" when undefined), p and the reason r is not defined, if any.
+        only, all columns), and per row dataset, init (r is computed per init), relation, ε ("DP runs" for ε vs
+        gap), attribute, group, number of points, r with its CI ("n/a" when undefined), p and the reason r is not
+        defined, if any.
     """
     rows = correlations[
         (correlations["relation"] != "epsilon_vs_gap")
@@ -184,6 +188,7 @@ def correlation_table(correlations: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
         rows,
         {
             "Dataset": lambda r: r["dataset"],
+            "Init": lambda r: r["init"],
             "Relation": lambda r: relation[r["relation"]],
             "ε": lambda r: "DP runs" if math.isnan(r["epsilon"]) else fmt_epsilon(r["epsilon"]),
             "Attribute": lambda r: r["attribute"],
@@ -203,7 +208,8 @@ def macro_label_sets(summary: pd.DataFrame) -> dict[tuple[str, str], tuple[list[
 
     An attribute's macro values average the labels available in every group compared
     (:func:`privfair.fairness.metrics.group_metrics`), and availability depends on the test split alone, so it is the
-    same for every model of a dataset: the labels are read off the groups that have a macro value at one budget.
+    same for every model of a dataset: the labels are read off the groups that have a macro value at one budget of
+    one init.
 
     Args:
         summary: a :func:`privfair.fairness.analysis.summarise` table.
@@ -216,7 +222,8 @@ def macro_label_sets(summary: pd.DataFrame) -> dict[tuple[str, str], tuple[list[
     sets = {}
     for dataset, block in aurocs.groupby("dataset", sort=False):
         labels = [label for label in pd.unique(block["label"]) if label not in (MACRO, ANY_FINDING)]
-        block = block[block["epsilon"] == block["epsilon"].iloc[0]]
+        first = block.iloc[0]
+        block = block[(block["epsilon"] == first["epsilon"]) & (block["init"] == first["init"])]
         for attribute, rows in block.groupby("attribute", sort=False):
             macro = rows[(rows["label"] == MACRO) & rows["mean"].notna()]
             if macro.empty:

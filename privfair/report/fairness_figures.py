@@ -1,7 +1,10 @@
 """Fairness figures (rules ``plot_fairness_gaps``, ``plot_fairness_metrics``, ``plot_auroc_vs_training_count``,
 ``plot_roc_curves``): gaps and fairness differences against ε, AUROC against training count, ROC curves.
 
-On the shared ε axis (:mod:`privfair.core.style`) each group's line runs from the strictest budget to ∞.
+On the shared ε axis (:mod:`privfair.core.style`) each group's line runs from the strictest budget to ∞. Where the study
+has inits other than scratch, colours keep telling groups, metrics or budgets apart and each init takes a line style
+of its own (:func:`privfair.report.utility_figures.init_linestyles`, scratch solid), with legend entries for both; the
+training-count figure gets a panel per (dataset, init). A study of scratch runs only is drawn as before.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from privfair.core.style import (
 )
 from privfair.core.tables import ci_header
 from privfair.evaluate.metrics import MACRO, SCORE_PREFIX, TRUE_PREFIX, labels_of
+from privfair.evaluate.runs import SCRATCH, init_order
 from privfair.fairness.metrics import ANY_FINDING, OVERALL, SEX_GAP, applicable_spec, nothing_to_group_by
 from privfair.fairness.subgroups import INTERSECTION, KEPT_APART
+from privfair.report.utility_figures import init_linestyles, scratch_only
 
 METRIC_NAMES = {
     "statistical_parity_difference": "Statistical parity diff.",
@@ -51,6 +56,30 @@ def _line_with_band(ax, rows: pd.DataFrame, positions, style: dict, label, value
     x = rows["epsilon"].map(positions).to_numpy(dtype=float)
     ax.fill_between(x, rows["ci_low"], rows["ci_high"], color=style["color"], alpha=alpha, linewidth=0)
     ax.plot(x, rows[value], label=label, **style)
+
+
+def _lines_per_init(ax, rows: pd.DataFrame, positions, style: dict, label, linestyles: dict | None, alpha=0.15) -> None:
+    """``rows`` as one line with its band, or, with ``linestyles`` (init -> line style), one line per init in the
+    colour and marker of ``style``, and one legend entry for ``label`` (drawn solid)."""
+    if linestyles is None:
+        _line_with_band(ax, rows, positions, style, label, alpha=alpha)
+        return
+    for init, linestyle in linestyles.items():
+        block = rows[rows["init"] == init]
+        if not block.empty:
+            _line_with_band(ax, block, positions, {**style, "linestyle": linestyle}, None, alpha=alpha / 2)
+    ax.plot([], [], label=label, **{**style, "linestyle": "-"})
+
+
+def _init_entries(ax, linestyles: dict | None) -> None:
+    """Legend entries for the inits' line styles (none for a study of scratch runs only)."""
+    for init, linestyle in (linestyles or {}).items():
+        ax.plot([], [], color=NON_PRIVATE_COLOR, linestyle=linestyle, label=f"init: {init}")
+
+
+def _linestyles(summary: pd.DataFrame) -> dict | None:
+    """init -> line style, or None when every run is scratch (one line per group, as before inits)."""
+    return None if scratch_only(summary) else init_linestyles(summary["init"])
 
 
 def count_ticks(low: float, high: float, most: int = 5) -> list[float]:
@@ -122,8 +151,9 @@ def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None
         path_png: the PNG to write (300 dpi).
         path_pdf: the PDF to write.
 
-    Each group is a line of seed means over a band of its bootstrap CI, with a line at zero; a dataset with no gap
-    for ``attribute`` gets a panel that says so.
+    Each group is a line of seed means over a band of its bootstrap CI, with a line at zero; with inits other than
+    scratch, one line per (group, init), the init told by its line style. A dataset with no gap for ``attribute``
+    gets a panel that says so.
     """
     rows = summary[
         (summary["kind"] == "gap")
@@ -132,6 +162,7 @@ def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None
         & (summary["metric"] == "auroc")
     ]
     datasets = list(dict.fromkeys(summary["dataset"]))
+    linestyles = _linestyles(summary)
     ylabel = "AUROC gap, female − male" if attribute == "sex" else "AUROC gap vs other groups"
     with panel_figure(datasets, path_png, path_pdf) as panels:
         for dataset, ax in panels.items():
@@ -139,17 +170,19 @@ def plot_gaps(summary: pd.DataFrame, attribute: str, path_png, path_pdf) -> None
             positions = epsilon_positions(summary.loc[summary["dataset"] == dataset, "epsilon"])
             groups = list(dict.fromkeys(block["group"]))
             for style, group in zip(line_styles(len(groups)), groups, strict=True):
-                _line_with_band(
+                _lines_per_init(
                     ax,
                     block[block["group"] == group],
                     positions,
                     style,
                     "female − male" if group == SEX_GAP else group,
+                    linestyles,
                     alpha=0.15 if len(groups) <= 3 else 0.07,  # many overlapping bands: fainter, so lines stay clear
                 )
             if not groups:
                 no_data(ax, f"No {attribute} gap: {why_no_groups(summary, dataset, attribute)}")
                 continue
+            _init_entries(ax, linestyles)
             ax.axhline(0.0, color=NON_PRIVATE_COLOR, linewidth=0.8)
             epsilon_axis(ax, positions, f"{ylabel}\n(mean over seeds, {ci_header(summary)})")
             panel_legend(ax)
@@ -164,12 +197,14 @@ def plot_fairness_metrics(summary: pd.DataFrame, path_png, path_pdf) -> None:
         path_pdf: the PDF to write.
 
     One panel per (dataset, attribute), with a line of seed means over a band of its CI for each of statistical
-    parity, equal-opportunity and equalized-odds difference and the AUROC gap; one legend under the figure.
+    parity, equal-opportunity and equalized-odds difference and the AUROC gap (with inits other than scratch, one
+    such line per init, told by its line style); one legend under the figure.
     """
     rows = summary[(summary["kind"] == "fairness") & (summary["label"] == MACRO) & summary["metric"].isin(METRIC_NAMES)]
     attributes = [a for a in dict.fromkeys(summary["attribute"]) if a != OVERALL]
     datasets = list(dict.fromkeys(summary["dataset"]))
     panels_keys = [(d, a) for d in datasets for a in attributes]
+    linestyles = _linestyles(summary)
     with panel_figure(panels_keys, path_png, path_pdf, ncols=len(attributes)) as panels:
         for (dataset, attribute), ax in panels.items():
             block = rows[(rows["dataset"] == dataset) & (rows["attribute"] == attribute)]
@@ -179,7 +214,8 @@ def plot_fairness_metrics(summary: pd.DataFrame, path_png, path_pdf) -> None:
             positions = epsilon_positions(summary.loc[summary["dataset"] == dataset, "epsilon"])
             for style, (metric, name) in zip(line_styles(len(METRIC_NAMES)), METRIC_NAMES.items(), strict=True):
                 if (block["metric"] == metric).any():
-                    _line_with_band(ax, block[block["metric"] == metric], positions, style, name)
+                    _lines_per_init(ax, block[block["metric"] == metric], positions, style, name, linestyles)
+            _init_entries(ax, linestyles)
             epsilon_axis(ax, positions, "Difference between groups")
         figure_legend(panels)
 
@@ -194,8 +230,9 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
         path_png: the PNG to write (300 dpi).
         path_pdf: the PDF to write.
 
-    One panel per dataset, training positives on a log x axis: non-private points hollow, DP points coloured by ε
-    (viridis), each label annotated beside its points, moved clear of other labels and points where they crowd.
+    One panel per dataset (per (dataset, init) with inits other than scratch), training positives on a log x axis:
+    non-private points hollow, DP points coloured by ε (viridis), each label annotated beside its points, moved clear
+    of other labels and points where they crowd.
     """
     rows = summary[
         (summary["kind"] == "group")
@@ -204,9 +241,16 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
         & (summary["label"] != MACRO)
     ]
     datasets = list(dict.fromkeys(rows["dataset"]))
-    with panel_figure(datasets, path_png, path_pdf) as panels:
-        for dataset, ax in panels.items():
+    multi = not scratch_only(summary)
+    keys = datasets
+    if multi:
+        keys = [(d, i) for d in datasets for i in init_order(rows.loc[rows["dataset"] == d, "init"])]
+    with panel_figure(keys, path_png, path_pdf) as panels:
+        for key, ax in panels.items():
+            dataset = key[0] if multi else key
             block = rows[(rows["dataset"] == dataset) & rows["mean"].notna()]
+            if multi:
+                block = block[block["init"] == key[1]]
             if block.empty:
                 no_data(ax, "No finding with enough test cases")
                 continue
@@ -247,38 +291,47 @@ def plot_auroc_vs_training_count(summary: pd.DataFrame, counts: pd.DataFrame, pa
             place_labels(ax, anchors, avoid=points_drawn)
 
 
-def plot_roc_curves(models: dict[float, tuple[pd.DataFrame, dict]], dataset: str, path_png, path_pdf) -> None:
-    """Test ROC curve of each label for each budget (``models``: ε -> (predictions, val thresholds)), with the
-    operating point chosen on validation marked.
+def plot_roc_curves(
+    models: dict[tuple[str, float], tuple[pd.DataFrame, dict]], dataset: str, path_png, path_pdf
+) -> None:
+    """Test ROC curve of each label for each (init, budget) (``models``: (init, ε) -> (predictions, val thresholds)),
+    with the operating point chosen on validation marked.
 
     Args:
-        models: ε -> (a predictions table, its label -> threshold dict from
+        models: (init, ε) -> (a predictions table, its label -> threshold dict from
             :func:`privfair.fairness.metrics.thresholds_from_summary`); labels are those of the first model.
         dataset: the dataset's name, for the panel titles.
         path_png: the PNG to write (300 dpi).
         path_pdf: the PDF to write.
 
     One panel per label (at most four a row; with more than a handful of labels, smaller panels, at most five a
-    row); masked (NaN) test labels are left out.
+    row); masked (NaN) test labels are left out. Each budget has its colour and marker; with inits other than
+    scratch, each init its line style (legend entries for both).
     """
     labels = labels_of(next(iter(models.values()))[0])
-    epsilons = sorted(models, key=lambda e: (math.isinf(e), e))
+    epsilons = sorted({e for _, e in models}, key=lambda e: (math.isinf(e), e))
+    inits = init_order(init for init, _ in models)
+    multi = inits != [SCRATCH]
     styles = dict(zip(epsilons, line_styles(len(epsilons)), strict=True))
+    linestyles = init_linestyles(inits)
     many = len(labels) > SMALL_MULTIPLES_ABOVE
     layout = {"ncols": grid_columns(len(labels), MAX_ROC_COLUMNS if many else 4)}
     if many:
         layout["panel_size"] = SMALL_ROC_PANEL_IN
     with panel_figure([(dataset, label) for label in labels], path_png, path_pdf, **layout) as panels:
         for (_, label), ax in panels.items():
-            for epsilon in epsilons:
-                predictions, thresholds = models[epsilon]
+            for init, epsilon in sorted(models, key=lambda k: (inits.index(k[0]), epsilons.index(k[1]))):
+                predictions, thresholds = models[(init, epsilon)]
                 test = predictions[predictions["split"] == "test"]
                 y = test[f"{TRUE_PREFIX}{label}"].to_numpy(dtype=float)
                 s = test[f"{SCORE_PREFIX}{label}"].to_numpy(dtype=float)
                 keep = ~np.isnan(y)
                 fpr, tpr, _ = roc_curve(y[keep], s[keep])
                 name = "non-private" if math.isinf(epsilon) else f"ε = {epsilon:g}"
-                ax.plot(fpr, tpr, color=styles[epsilon]["color"], linestyle=styles[epsilon]["linestyle"], label=name)
+                linestyle = linestyles[init] if multi else styles[epsilon]["linestyle"]
+                ax.plot(fpr, tpr, color=styles[epsilon]["color"], linestyle=linestyle, label=None if multi else name)
+                if multi:  # one entry per budget, drawn solid, and one per init (below)
+                    ax.plot([], [], color=styles[epsilon]["color"], label=name)
                 called = s[keep] >= thresholds[label]
                 ax.plot(
                     called[y[keep] == 0].mean(),
@@ -288,6 +341,8 @@ def plot_roc_curves(models: dict[float, tuple[pd.DataFrame, dict]], dataset: str
                     markeredgecolor="black",
                 )
             ax.plot([0, 1], [0, 1], color="0.8", linewidth=0.8)
+            if multi:
+                _init_entries(ax, linestyles)
             ax.set_xlabel("False-positive rate")
             ax.set_ylabel("True-positive rate")
             ax.set_aspect("equal")

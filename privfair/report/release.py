@@ -480,7 +480,7 @@ def plan_release(files, runs, root: str | Path = "results") -> ReleasePlan:
         files: tables, figures and dataset summaries, each under ``root`` (kept at its place: ``results/tables/x.csv``
             → ``tables/x.csv``).
         runs: ``(model.pt, privacy.json)`` of every run, under ``root/runs``; a released model goes with its record
-            to ``models/<dataset>/eps-<ε>/seed-<s>/``.
+            to ``models/<dataset>/<init>/eps-<ε>/seed-<s>/``.
         root: the results folder the paths are relative to.
 
     Returns:

@@ -41,6 +41,7 @@ def train_and_write(
     provenance: dict,
     log=print,
     calibration_path=None,
+    init_path=None,
 ) -> TrainResult:
     """Train one model (:func:`privfair.train.loop.train_model`, resumable) and write its outputs atomically.
 
@@ -52,11 +53,12 @@ def train_and_write(
         epsilon: the privacy budget; ``math.inf`` trains without Opacus.
         seed: the run's seed.
         outputs: paths ``model`` (checkpoint), ``history`` (CSV, one row per epoch) and ``privacy`` (JSON record).
-        run: what identifies the run in the record, written first (``dataset``, ``seed``).
+        run: what identifies the run in the record, written first (``dataset``, ``init``, ``seed``).
         provenance: the code that trained it (:func:`privfair.core.provenance.provenance`), written last.
         log: called with one line of progress at a time.
         calibration_path: the budget's ``noise.json`` (rule ``calibrate_noise``), whose σ a private run trains with;
             None for a non-private run (a private run without it calibrates in-process).
+        init_path: the pretrained checkpoint the run starts from; None: fresh weights.
 
     Returns:
         The :class:`privfair.train.loop.TrainResult`.
@@ -79,6 +81,7 @@ def train_and_write(
             log=log,
             resume_path=resume,
             calibration_path=calibration_path,
+            init_path=init_path,
         )
         with atomic_output(outputs["model"]) as partial:
             save_checkpoint(partial, result, provenance)

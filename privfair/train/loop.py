@@ -7,6 +7,11 @@ the budget over all epochs; ``BatchMemoryManager`` splits each logical batch int
 The checkpoint kept is the epoch with the best validation macro AUROC: the test split plays no part here.
 A run given a ``resume_path`` survives time limits and preemption: see ``privfair.train.resume``.
 
+Two options for accurate DP models (De et al. 2022), neither changing the steps, q or σ: ``training.augmentation``
+trains on K augmented views of each training sample (``privfair.train.augment``), their per-sample gradients
+averaged before clipping (:func:`average_over_views`); ``training.ema`` validates and keeps a moving average of the
+weights (``privfair.train.ema``).
+
 A private run publishes no training loss: it is computed without clipping or noise, outside the accountant. Its
 history has the validation loss instead. Its sampling rate q and step count are those of the sampler (the optimiser
 steps actually taken), checked against the accountant's history before the record is made; the noise comes from the
@@ -22,7 +27,7 @@ import copy
 import math
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,7 +44,9 @@ from privfair.core.stats import masked_macro_auroc
 from privfair.data.cache import load_splits
 from privfair.data.manifest import label_names
 from privfair.train.accounting import check_epsilon, pld_epsilon, rdp_epsilon
+from privfair.train.augment import AugmentedViews, check_augmentation, seed_worker, views_per_sample
 from privfair.train.calibration import noise_plan
+from privfair.train.ema import WeightEMA
 from privfair.train.models import model_from_spec
 from privfair.train.predict import device_for_run, predict_logits
 from privfair.train.privacy import (
@@ -53,11 +60,13 @@ from privfair.train.resume import (
     ResumeFile,
     capture_rng,
     data_fingerprint,
+    file_fingerprint,
     ignore_signals_in_worker,
     interrupt_on_signals,
     restore_rng,
 )
 from privfair.train.settings import model_settings
+from privfair.train.transfer import freeze_for_fine_tuning, initialise
 
 
 class WeightedBCE(nn.Module):
@@ -129,6 +138,12 @@ def _plain_batches(loader, physical_batch_size):
             yield xp, yp, len(xp) / len(x), i == len(pieces) - 1
 
 
+def _init_worker(worker_id: int) -> None:
+    """The training loader's ``worker_init_fn``: workers ignore the job's signals and draw their own augmentations."""
+    ignore_signals_in_worker(worker_id)
+    seed_worker(worker_id)
+
+
 @contextmanager
 def physical_batches(loader, physical_batch_size: int, optimizer, private: bool):
     """Yield ``(x, y, loss_weight, step)`` pieces of at most ``physical_batch_size`` images.
@@ -178,8 +193,57 @@ def _make_private(net, optimizer, criterion, loader, plan: dict, dp: dict, noise
     return engine, model, optimizer, criterion, loader
 
 
-def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, private: bool, device):
+def average_over_views(params, views: int) -> None:
+    """Replace each parameter's per-sample gradients of B·K views by their means over each sample's K views.
+
+    The batch was ``(B, K, ...)`` flattened to ``(B·K, ...)``, so rows ``i·K … i·K + K − 1`` are sample i's views.
+    Opacus (hooks and functorch modes alike) scales a mean loss' backprops by the batch length it saw (B·K), so each
+    row is the gradient of one view's own loss; the mean over K is then the gradient of the sample's loss averaged
+    over its views, which the DP optimiser clips, sums and scales by its expected batch size of samples, as without
+    views (De et al. 2022's augmentation multiplicity).
+
+    Args:
+        params: the DP optimiser's trainable parameters (``optimizer.params``); frozen ones have no per-sample
+            gradients and are skipped.
+        views: K.
+
+    Raises:
+        TrainingError: a parameter holds per-sample gradients of several backward passes (a list), which would be
+            averaged twice.
+    """
+    for p in params:
+        grad_sample = getattr(p, "grad_sample", None)
+        if grad_sample is None:
+            continue
+        if not isinstance(grad_sample, torch.Tensor):
+            raise TrainingError("per-sample gradients of several backward passes; cannot average over views")
+        p.grad_sample = grad_sample.view(len(grad_sample) // views, views, *grad_sample.shape[1:]).mean(dim=1)
+
+
+def _forward_backward(model, criterion, x, y, weight: float, views: int | None, params=None):
+    """Forward and backward one physical batch; returns the loss and the number of images it is the mean over.
+
+    With ``views`` (K, ``training.augmentation``) ``x`` is ``(B, K, C, *spatial)``: the B·K views go through the
+    network as one batch, each with its sample's labels, and the loss is their mean. For a private run (``params``,
+    the DP optimiser's) each sample's per-sample gradients are then averaged over its K views
+    (:func:`average_over_views`), before the optimiser clips them. An empty Poisson batch (B = 0) stays empty.
+    """
+    if views is not None:
+        x, y = x.flatten(0, 1), y.repeat_interleave(views, dim=0)
+    loss = criterion(model(x), y)
+    (loss * weight if weight != 1.0 else loss).backward()
+    if params is not None and views is not None and views > 1:
+        average_over_views(params, views)
+    return loss, len(x)
+
+
+def _train_epoch(
+    model, optimizer, criterion, loader, physical_batch_size: int, private: bool, device, views=None, ema=None
+):
     """One pass over the training data.
+
+    ``views``: K augmented views per sample (:func:`_forward_backward`), None for plain batches. ``ema``: a
+    :class:`privfair.train.ema.WeightEMA` updated after every optimiser step taken.
 
     Returns ``(loss, steps)``: the mean training loss (None for a private run, whose training loss is not published)
     and the optimiser steps taken, one per logical batch the sampler drew, empty Poisson batches included.
@@ -189,23 +253,25 @@ def _train_epoch(model, optimizer, criterion, loader, physical_batch_size: int, 
     def count_step(*_):
         nonlocal steps
         steps += 1
+        if ema is not None:
+            ema.update()
 
     # The DP optimiser calls its wrapped optimiser only at the end of a logical batch.
     counter = (optimizer.original_optimizer if private else optimizer).register_step_post_hook(count_step)
+    params = optimizer.params if private else None
     try:
         with physical_batches(loader, physical_batch_size, optimizer, private) as pieces, warnings.catch_warnings():
             # Opacus' hooks on the first layer fire although the images need no gradient; torch warns every step.
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             for x, y, weight, step in pieces:
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                loss = criterion(model(x), y)
-                (loss * weight if weight != 1.0 else loss).backward()
+                loss, n = _forward_backward(model, criterion, x, y, weight, views, params)
                 if step:
                     optimizer.step()
                     optimizer.zero_grad()
                 if not private:  # non-private batches are never empty
-                    loss_sum += loss.item() * len(x)
-                    n_seen += len(x)
+                    loss_sum += loss.item() * n
+                    n_seen += n
     finally:
         counter.remove()
     return (None if private else loss_sum / n_seen), steps
@@ -221,6 +287,7 @@ def train_model(
     log=print,
     resume_path=None,
     calibration_path=None,
+    init_path=None,
 ) -> TrainResult:
     """Train one model. ``settings`` is the dataset's ``training`` config; ``epsilon`` may be ``math.inf``.
 
@@ -237,6 +304,8 @@ def train_model(
         resume_path: where to save the state every ``checkpoint_every_epochs`` epochs; None: no resuming.
         calibration_path: the budget's ``noise.json`` (rule ``calibrate_noise``) whose σ a private run trains with;
             None calibrates in this process, by the same function.
+        init_path: a pretrained checkpoint to start from (``privfair.train.transfer.initialise``), fine-tuning the
+            layers ``settings["fine_tune"]`` leaves trainable; None starts from fresh weights and trains every layer.
 
     Returns:
         A :class:`TrainResult`: the weights of the best-validation epoch, the model spec, one history row per epoch
@@ -265,22 +334,31 @@ def train_model(
     model_spec = dict(
         spatial_dims=image.ndim - 1, in_channels=image.shape[0], labels=label_names(manifest), **settings["model"]
     )
-    net = model_from_spec(model_spec).to(device)
-    model, optimizer = net, make_optimizer(net.parameters(), settings["optimizer"])
+    net = model_from_spec(model_spec)
+    if init_path is not None:
+        initialise(net, init_path, model_spec["labels"], log)
+        freeze_for_fine_tuning(net, settings.get("fine_tune", {}).get("last_blocks"), log)
+    net = net.to(device)
+    # Frozen layers are not the optimiser's: Opacus clips, noises and updates only what it is given.
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    model, optimizer = net, make_optimizer(trainable, settings["optimizer"])
     # Class weights from the training labels would be a statistic of private data outside the accounting.
     loss = WeightedBCE(positive_class_weights(val.labels)).to(device)
-    epochs, dp, private = settings["epochs"], settings["privacy"], math.isfinite(epsilon)
+    epochs, dp, private = settings["epochs"], settings.get("privacy", {}), math.isfinite(epsilon)
     noise = noise_mode(dp) if private else None
     noise_generator = None
     if noise == "secure":  # the Poisson sampler draws from the data loader's generator
         generator, noise_generator = noise_generators(device)
+    # Augmentation (training split only) yields K views of each sample; q and the steps stay those of the samples.
+    check_augmentation(settings)
+    augmented = "augmentation" in settings
     loader = DataLoader(
-        train,
+        AugmentedViews(train, settings["augmentation"], seed) if augmented else train,
         batch_size=settings["logical_batch_size"],
         shuffle=True,
         generator=generator,
         num_workers=settings.get("num_workers", 0),
-        worker_init_fn=ignore_signals_in_worker,
+        worker_init_fn=_init_worker,
     )
     criterion = loss
     if private:
@@ -292,6 +370,8 @@ def train_model(
     else:
         engine, delta = None, None
         log("non-private training (ε = inf): no clipping, no noise")
+    # The raw network's weights, averaged after each step taken; validated and kept instead of the weights.
+    ema = WeightEMA(net, settings["ema"]["decay"]) if "ema" in settings else None
 
     resume = resume_path and ResumeFile(
         resume_path,
@@ -300,12 +380,13 @@ def train_model(
             "epsilon": epsilon,
             "seed": seed,
             "data": data_fingerprint(cache_path, manifest_path, split_path),
+            "init": init_path and file_fingerprint(init_path),
         },
     )
     snapshot = resume and resume.load()
     progress = _Progress()
     if snapshot:
-        _restore(snapshot, net, optimizer, engine, loss, (generator, noise_generator), progress)
+        _restore(snapshot, net, optimizer, engine, loss, (generator, noise_generator), progress, ema)
         log(f"resumed from {resume.path} after epoch {snapshot['epoch']}")
 
     checkpoint_every = settings.get("checkpoint_every_epochs", 1)
@@ -328,11 +409,12 @@ def train_model(
                     loss.pos_weight,
                     progress,
                     log,
+                    ema=ema,
                 )
                 if received:  # the handler's exception was swallowed (e.g. raised in a data loader's __del__)
                     raise TrainingInterrupted("epoch not counted")
                 if resume:
-                    snapshot = _snapshot(net, optimizer, engine, loss, (generator, noise_generator), progress)
+                    snapshot = _snapshot(net, optimizer, engine, loss, (generator, noise_generator), progress, ema)
                     if epoch % checkpoint_every == 0 and epoch < epochs:
                         resume.save(snapshot)
     except Exception:
@@ -423,13 +505,28 @@ def _run_epoch(
     pos_weight,
     progress: _Progress,
     log,
+    ema: WeightEMA | None = None,
 ) -> None:
-    """Train one epoch, validate, and record it in ``progress``."""
+    """Train one epoch, validate, and record it in ``progress``.
+
+    With ``ema`` the averaged weights are validated and kept as the best state (post-processing: no privacy cost).
+    """
     start = time.perf_counter()
+    if isinstance(loader.dataset, AugmentedViews):
+        loader.dataset.set_epoch(epoch)  # before the loader's workers copy it
     train_loss, steps = _train_epoch(
-        model, optimizer, criterion, loader, settings["physical_batch_size"], private, device
+        model,
+        optimizer,
+        criterion,
+        loader,
+        settings["physical_batch_size"],
+        private,
+        device,
+        views=views_per_sample(settings),
+        ema=ema,
     )
-    logits = predict_logits(net, val, settings["physical_batch_size"], device)
+    with ema.applied() if ema else nullcontext():
+        logits = predict_logits(net, val, settings["physical_batch_size"], device)
     scores = torch.sigmoid(logits).numpy()
     if not np.isfinite(scores).all():
         raise TrainingError(
@@ -458,7 +555,7 @@ def _run_epoch(
     )
     if val_auroc > progress.best_auroc:  # validation only: the test split never informs a choice
         progress.best_auroc, progress.best_epoch = val_auroc, epoch
-        progress.best_state = _cpu_copy(net.state_dict())
+        progress.best_state = ema.state_dict() if ema else _cpu_copy(net.state_dict())
     progress.epoch = epoch
     progress.steps += steps
 
@@ -467,11 +564,12 @@ def _cpu_copy(state: dict) -> dict:
     return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
-def _snapshot(net, optimizer, engine, loss: WeightedBCE, generators, progress: _Progress) -> dict:
+def _snapshot(net, optimizer, engine, loss: WeightedBCE, generators, progress: _Progress, ema=None) -> dict:
     """Everything the next epoch depends on, copied so that later training does not change it.
 
     Tensors and plain containers only, so that ``resume.pt`` loads with ``weights_only=True``. ``generators`` is
-    ``(loader generator, noise generator or None)``.
+    ``(loader generator, noise generator or None)``; ``ema`` the run's :class:`WeightEMA` or None. Augmentation
+    needs no state: it is reseeded from the run's seed each epoch.
     """
     return {
         "epoch": progress.epoch,
@@ -483,10 +581,13 @@ def _snapshot(net, optimizer, engine, loss: WeightedBCE, generators, progress: _
         "pos_weight": loss.pos_weight.detach().cpu().clone(),
         "rng": capture_rng(*generators),
         "progress": copy.deepcopy(vars(progress)),
+        "ema": ema.state_dict() if ema else None,
     }
 
 
-def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generators, progress: _Progress) -> None:
+def _restore(
+    snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generators, progress: _Progress, ema=None
+) -> None:
     noise = optimizer.noise_multiplier if engine else 0.0
     if snapshot["noise_multiplier"] != noise:
         raise ResumeError(f"σ recalibrated to {noise} but the saved run used {snapshot['noise_multiplier']}")
@@ -496,6 +597,10 @@ def _restore(snapshot: dict, net, optimizer, engine, loss: WeightedBCE, generato
     optimizer.load_state_dict(snapshot["optimizer"])
     if engine:
         engine.accountant.load_state_dict(snapshot["accountant"])
+    if ema:
+        if snapshot.get("ema") is None:
+            raise ResumeError("the saved run kept no moving average of the weights (training.ema)")
+        ema.load_state_dict(snapshot["ema"])
     restore_rng(snapshot["rng"], *generators)  # last: setting up the run above may draw random numbers
     vars(progress).update(copy.deepcopy(snapshot["progress"]))
 

@@ -46,6 +46,11 @@ def data_fingerprint(cache_path, manifest_path, split_path) -> dict:
     }
 
 
+def file_fingerprint(path) -> dict:
+    """Identifies a small file (a pretrained checkpoint a run starts from) by its hash."""
+    return {"sha256": _sha256(path)}
+
+
 def _sha256(path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

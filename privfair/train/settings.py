@@ -10,3 +10,9 @@ EXECUTION_KEYS = ("physical_batch_size", "num_workers", "checkpoint_every_epochs
 def model_settings(settings: dict) -> dict:
     """The training settings that determine the trained model (the train rule's params)."""
     return {k: v for k, v in settings.items() if k not in EXECUTION_KEYS}
+
+
+def execution_settings(settings: dict) -> dict:
+    """The memory and speed settings: a job reads them from the config, not its params, so editing them retrains
+    nothing."""
+    return {k: v for k, v in settings.items() if k in EXECUTION_KEYS}

@@ -197,7 +197,8 @@ def test_checking_a_config_by_hand_names_the_yaml_line_of_a_syntax_error(tmp_pat
 def test_checking_a_config_by_hand_merges_files_as_snakemake_does():
     paper, grid = REPO / "config" / "paper.yaml", REPO / "config" / "paper_grid.yaml"
     merged = load_study([paper, grid])
-    assert merged["study"] == load(grid)["study"] and merged["datasets"] == load(paper)["datasets"]
+    assert merged["study"] == {**load(paper)["study"], **load(grid)["study"]}  # key by key: paper's init stays
+    assert merged["datasets"] == load(paper)["datasets"]
     assert config_main([str(paper), str(grid)]) == 0
 
 
@@ -230,4 +231,67 @@ def test_the_schema_refuses_a_study_name_with_a_path_in_it():
     config = load(CONFIGS[0])
     config["study"]["name"] = "../other"
     with pytest.raises(WorkflowError, match="does not match"):
+        validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda c: c["datasets"]["synth_cxr_public"]["preprocess"].update(spatial_size=[64, 64]),
+            (
+                r"datasets\.synth_cxr\.preprocess\.spatial_size is \[32, 32\], but datasets\.synth_cxr_public\."
+                r"preprocess\.spatial_size \(its init 'synth_cxr_public'\) is \[64, 64\]"
+            ),
+        ),
+        (
+            lambda c: c["datasets"]["synth_cxr_public"]["preprocess"].update(histogram_equalize=True),
+            r"datasets\.synth_cxr\.preprocess\.histogram_equalize is None, but",
+        ),
+        (
+            lambda c: c["datasets"]["synth_cxr_public"]["training"]["model"].update(activation="mish"),
+            r"datasets\.synth_cxr\.training\.model is .* but its init 'synth_cxr_public' trains",
+        ),
+        (
+            lambda c: c["datasets"]["synth_ct"].pop("init"),  # CT volumes cannot start from a radiograph model
+            r"datasets\.synth_ct\.preprocess\.spatial_size is \[12, 12, 12\], but .*set datasets\.synth_ct\.init",
+        ),
+        (
+            lambda c: c["study"].update(init=["scratch", "synth_ct"]),
+            r"study\.init\[1\]: 'synth_ct' is neither scratch, file:<path> nor a public dataset",
+        ),
+        (
+            lambda c: c["study"].update(init=["file:/nowhere/mimic.pt"]),
+            r"study\.init\[0\]: checkpoint '/nowhere/mimic\.pt' not found",
+        ),
+        (
+            lambda c: c["study"].update(datasets=["synth_cxr", "synth_cxr_public"]),
+            r"study\.datasets\[1\]: 'synth_cxr_public' is public",
+        ),
+    ],
+)
+def test_an_init_that_cannot_initialise_a_dataset_is_named_before_any_job(edit, message):
+    config = load(CONFIGS[2])  # the scenario: synth_cxr from scratch and from the public synth_cxr_public
+    edit(config)
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=message):
+        check_study(config)
+
+
+def test_two_checkpoint_files_of_one_name_are_refused(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "resnet9.pt").write_bytes(b"")
+    config = load(CONFIGS[2])
+    config["study"]["init"] = [f"file:{tmp_path / 'a' / 'resnet9.pt'}", f"file:{tmp_path / 'b' / 'resnet9.pt'}"]
+    with pytest.raises(ConfigError, match=r"study\.init: two inits have the same name .*file-resnet9"):
+        check_study(config)
+
+
+def test_a_public_dataset_needs_no_privacy_settings_a_private_one_does():
+    config = load(CONFIGS[2])
+    assert "privacy" not in config["datasets"]["synth_cxr_public"]["training"]
+    validate(config, SCHEMA)
+    del config["datasets"]["synth_cxr"]["training"]["privacy"]
+    with pytest.raises(WorkflowError, match="privacy"):
         validate(config, SCHEMA)

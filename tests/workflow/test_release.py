@@ -27,7 +27,7 @@ def test_release_shares_aggregates_leaves_out_seeded_models_and_the_rest_stays_p
     # The tiny scenario, one dataset of it (the radiographs: patient, study and image ids and file names), to keep
     # the test short.
     config = yaml.safe_load(SCENARIO.read_text())
-    config["study"]["datasets"] = ["synth_cxr"]
+    config["study"].update(datasets=["synth_cxr"], init=["scratch"])
     scenario = str(write_config(tmp_path / "scenario.yaml", config))
     workdir = tmp_path / "study"
     snakemake("release", "--cores", "2", "--configfile", scenario, workdir=workdir)
@@ -49,8 +49,8 @@ def test_release_shares_aggregates_leaves_out_seeded_models_and_the_rest_stays_p
     # The scenario's DP runs are seeded: no model leaves, and each one left out is listed with its reason.
     assert not any(name.startswith("models/") for name in released)
     manifest = (folder / "MANIFEST.md").read_text()
-    assert "| `synth_cxr/eps-4/seed-1` | seeded DP noise: reproducible research run" in manifest
-    assert "| `synth_cxr/eps-inf/seed-1` | non-private model" in manifest
+    assert "| `synth_cxr/scratch/eps-4/seed-1` | seeded DP noise: reproducible research run" in manifest
+    assert "| `synth_cxr/scratch/eps-inf/seed-1` | non-private model" in manifest
     assert "| synth_cxr patient_id | 90 | 0 |" in manifest
     log = (results / "logs" / "release.log").read_text()
     assert "scan: no identifier found" in log and "synth_cxr patient_id: 90 scanned for, 0 not scannable" in log

@@ -19,14 +19,35 @@ def test_lint_is_clean():
     assert "Lints for" not in result.stdout + result.stderr
 
 
-def test_paper_config_plans_one_training_job_per_grid_point(tmp_path):
+def paper_roots(tmp_path) -> str:
+    """A config file pointing config/paper.yaml's datasets at empty folders: enough to plan its jobs."""
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    roots = {}
+    for name in paper["datasets"]:
+        (tmp_path / "data" / name).mkdir(parents=True)
+        roots[name] = {"source": {"root": str(tmp_path / "data" / name)}}
+    return str(write_config(tmp_path / "roots.yaml", {"datasets": roots}))
+
+
+def grid_size(config: dict) -> int:
+    """Training jobs of a study: one per (dataset, init, ε, seed), each dataset with its own inits or study.init."""
+    study = config["study"]
+    inits = sum(len(config["datasets"][d].get("init", study["init"])) for d in study["datasets"])
+    return inits * len(study["epsilons"]) * len(study["seeds"])
+
+
+def test_paper_config_pretrains_once_and_fine_tunes_at_every_grid_point(tmp_path):
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     study = paper["study"]
     assert len(study["datasets"]) >= 2 and len([e for e in study["epsilons"] if e != float("inf")]) >= 6
-    jobs = planned_jobs(snakemake("-n", "--configfile", str(REPO / "config" / "paper.yaml"), workdir=tmp_path))
-    grid = len(study["datasets"]) * len(study["epsilons"]) * len(study["seeds"])
-    assert jobs["train"] == jobs["predict"] == jobs["evaluate"] == grid
-    assert jobs["preprocess"] == len(study["datasets"]) and jobs["aggregate"] == 1
+    hospital = paper["datasets"]["hospital"]["training"]
+    assert hospital["model"]["activation"] == "mish" and hospital["privacy"]["max_grad_norm"] == 1.5
+    assert (hospital["logical_batch_size"], hospital["physical_batch_size"]) == (128, 32)
+    config = str(REPO / "config" / "paper.yaml")
+    jobs = planned_jobs(snakemake("-n", "--configfile", config, paper_roots(tmp_path), workdir=tmp_path))
+    assert jobs["train"] == jobs["predict"] == jobs["evaluate"] == grid_size(paper)
+    assert jobs["pretrain"] == 1  # one public dataset, pretrained once for every fine-tuning run
+    assert jobs["preprocess"] == len(paper["datasets"]) and jobs["aggregate"] == 1
 
 
 def planned_resources(result: subprocess.CompletedProcess) -> list[tuple[str, dict]]:
@@ -39,25 +60,22 @@ def planned_resources(result: subprocess.CompletedProcess) -> list[tuple[str, di
 
 def test_paper_grid_through_the_slurm_profile_requests_a_gpu_for_training(tmp_path):
     # `--profile slurm` resolves to ./slurm, the profile users submit with; nothing is submitted in a dry-run.
+    paper, grid = REPO / "config" / "paper.yaml", REPO / "config" / "paper_grid.yaml"
     result = snakemake(
-        "-n",
-        "--profile",
-        "slurm",
-        "--configfile",
-        str(REPO / "config" / "paper.yaml"),
-        str(REPO / "config" / "paper_grid.yaml"),
-        workdir=tmp_path,
+        "-n", "--profile", "slurm", "--configfile", str(paper), str(grid), paper_roots(tmp_path), workdir=tmp_path
     )
-    study = yaml.safe_load((REPO / "config" / "paper_grid.yaml").read_text())["study"]
+    study = yaml.safe_load(grid.read_text())["study"]
     assert len(study["datasets"]) >= 2 and len(study["epsilons"]) - 1 >= 8 and len(study["seeds"]) >= 5
-    grid = len(study["datasets"]) * len(study["epsilons"]) * len(study["seeds"])
+    config = yaml.safe_load(paper.read_text())
+    config["study"].update(study)
     jobs = planned_resources(result)
     by_rule = {rule: [r for name, r in jobs if name == rule] for rule, _ in jobs}
-    assert len(by_rule["train"]) == len(by_rule["predict"]) == len(by_rule["evaluate"]) == grid
-    for resources in by_rule["train"]:
+    assert len(by_rule["train"]) == len(by_rule["predict"]) == len(by_rule["evaluate"]) == grid_size(config)
+    assert len(by_rule["pretrain"]) == 1
+    for resources in by_rule["train"] + by_rule["pretrain"]:
         assert resources["gpu"] == "1" and resources["slurm_extra"].startswith("--signal=USR1@")
         assert int(resources["runtime"]) >= 60 * 12
-    assert all("gpu" not in r for rule, r in jobs if rule not in ("train", "predict"))
+    assert all("gpu" not in r for rule, r in jobs if rule not in ("pretrain", "train", "predict"))
 
 
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
@@ -75,7 +93,7 @@ def test_a_study_config_is_the_whole_config_with_schema_defaults_and_no_demo_val
     config = yaml.safe_load(SCENARIO.read_text())
     del config["evaluation"], config["fairness"]  # a minimal study: the schema's defaults apply, not the demo's
     del config["study"]["name"]  # so the config file's name names the study
-    config["study"]["datasets"] = ["synth_cxr"]
+    config["study"].update(datasets=["synth_cxr"], init=["scratch"])
     config["datasets"] = {"synth_cxr": config["datasets"]["synth_cxr"]}
     snakemake(
         "results/study/config.yaml",
@@ -96,7 +114,7 @@ def test_a_study_config_is_the_whole_config_with_schema_defaults_and_no_demo_val
 
 def test_two_studies_from_one_checkout_write_to_separate_folders(tmp_path):
     config = yaml.safe_load(SCENARIO.read_text())
-    config["study"]["datasets"] = ["synth_cxr"]
+    config["study"].update(datasets=["synth_cxr"], init=["scratch"])
     config["datasets"] = {"synth_cxr": config["datasets"]["synth_cxr"]}
     del config["study"]["name"]
     first, second = write_config(tmp_path / "first.yaml", config), write_config(tmp_path / "second.yaml", config)
@@ -124,7 +142,7 @@ def test_a_canary_audit_plans_its_own_runs_beside_the_study_and_none_without_it(
     )
     audited = len(study["datasets"]) * len(study["seeds"])  # one budget audited
     assert jobs["canary_train"] == jobs["canary_score"] == audited and jobs["canary_cache"] == len(study["datasets"])
-    assert jobs["train"] == len(study["datasets"]) * len(study["epsilons"]) * len(study["seeds"])  # study unchanged
+    assert jobs["train"] == grid_size(config)  # the study's runs, unchanged
     config["audit"]["canary"]["guesses"] = 21
     result = snakemake(
         "-n", "--configfile", str(write_config(tmp_path / "bad.yaml", config)), workdir=tmp_path, check=False
@@ -215,14 +233,19 @@ def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
 
     table = pd.read_csv(results / "tables" / "privacy_utility.csv")
     assert set(table["dataset"]) == {"synth_cxr", "synth_ct"}
-    assert len(table) == 4
+    assert set(zip(table["dataset"], table["init"])) == {
+        ("synth_cxr", "scratch"),
+        ("synth_cxr", "synth_cxr_public"),
+        ("synth_ct", "scratch"),
+    }
+    assert len(table) == 6
 
     # A new bootstrap count re-evaluates every run but retrains and re-predicts nothing.
     config = yaml.safe_load(SCENARIO.read_text())
     config["evaluation"]["n_bootstrap"] = 60
     changed = write_config(tmp_path / "changed.yaml", config)
     jobs = planned_jobs(snakemake("-n", "--configfile", str(changed), workdir=workdir))
-    assert jobs.get("evaluate") == 4 and jobs.get("aggregate") == 1
+    assert jobs.get("evaluate") == 6 and jobs.get("aggregate") == 1
     assert not {"generate_synthetic", "ingest", "split", "preprocess", "train", "predict"} & set(jobs)
 
     # New age bins re-run the fairness rules only: no training, prediction or evaluation.
@@ -235,13 +258,13 @@ def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     jobs = planned_jobs(
         snakemake("-n", "--configfile", str(write_config(tmp_path / "bins.yaml", config)), workdir=workdir)
     )
-    assert jobs.get("subgroup_metrics") == 4 and jobs.get("analyse_fairness") == 1
+    assert jobs.get("subgroup_metrics") == 6 and jobs.get("analyse_fairness") == 1
     assert not {"train", "predict", "evaluate", "aggregate", "preprocess"} & set(jobs)
 
     # A new audit sample re-scores every model, and a new confidence only re-aggregates: nothing else but the
     # record of the config as used.
     audit_rules = {"audit_membership", "aggregate_audit", "plot_membership_audit", "save_config", "all"}
-    for membership, audited in (({"n_members": 20}, 4), ({"confidence": 0.9}, None)):
+    for membership, audited in (({"n_members": 20}, 6), ({"confidence": 0.9}, None)):
         config = yaml.safe_load(SCENARIO.read_text())
         config["audit"] = {"membership": membership}
         jobs = planned_jobs(
@@ -270,7 +293,26 @@ def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
         snakemake("-n", "--configfile", str(write_config(tmp_path / "ct.yaml", config)), workdir=workdir)
     )
     assert jobs.get("train") == 2 and "preprocess" not in jobs
-    assert not {"generate_synthetic", "ingest", "split", "preprocess", "summarise_dataset"} & set(jobs)
+    assert not {"generate_synthetic", "ingest", "split", "preprocess", "summarise_dataset", "pretrain"} & set(jobs)
+
+    # A pretraining setting reruns that pretraining and the fine-tuning runs built on it; the runs from scratch and
+    # the public dataset's data stay.
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["datasets"]["synth_cxr_public"]["training"]["epochs"] = 2
+    result = snakemake("-n", "--configfile", str(write_config(tmp_path / "pre.yaml", config)), workdir=workdir)
+    jobs = planned_jobs(result)
+    assert jobs.get("pretrain") == 1 and jobs.get("train") == 2
+    retrained = re.findall(r"output: \S*?runs/(\w+/\w+)/eps-[^/]+/seed-1/model\.pt", result.stdout)
+    assert retrained == ["synth_cxr/synth_cxr_public"] * 2
+    assert not {"generate_synthetic", "ingest", "split", "preprocess", "calibrate_noise"} & set(jobs)
+
+    # The fine-tuning scope concerns the pretrained inits' runs only.
+    config = yaml.safe_load(SCENARIO.read_text())
+    config["datasets"]["synth_cxr"]["training"]["fine_tune"] = {"last_blocks": 2}
+    jobs = planned_jobs(
+        snakemake("-n", "--configfile", str(write_config(tmp_path / "tune.yaml", config)), workdir=workdir)
+    )
+    assert jobs.get("train") == 2 and "pretrain" not in jobs
 
     # Memory and speed settings change no model: nothing is retrained or re-predicted.
     config = yaml.safe_load(SCENARIO.read_text())
@@ -287,13 +329,14 @@ def test_scenario_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     jobs = planned_jobs(
         snakemake("-n", "--configfile", str(write_config(tmp_path / "eps.yaml", config)), workdir=workdir)
     )
-    assert jobs.get("train") == jobs.get("predict") == jobs.get("evaluate") == 2 and jobs.get("aggregate") == 1
+    assert jobs.get("train") == jobs.get("predict") == jobs.get("evaluate") == 3 and jobs.get("aggregate") == 1
     assert not {"generate_synthetic", "ingest", "split", "preprocess"} & set(jobs)
 
     # Every run records the code that produced it; the resumable state is gone once the run is complete.
-    run = results / "runs" / "synth_cxr" / "eps-4" / "seed-1"
+    run = results / "runs" / "synth_cxr" / "synth_cxr_public" / "eps-4" / "seed-1"
     record = json.loads((run / "privacy.json").read_text())
     assert record["privfair_version"] == privfair.__version__ and record["git_commit"]
+    assert record["init"] == "synth_cxr_public" and record["steps"] > 0
     assert not (run / "resume.pt").exists()
 
 

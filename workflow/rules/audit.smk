@@ -9,7 +9,7 @@ rule audit_membership:
     output:
         f"{RUN_DIR}/audit.parquet",
     log:
-        "<results>/logs/audit_membership/{dataset}/eps-{epsilon}_seed-{seed}.log",
+        "<results>/logs/audit_membership/{dataset}/{init}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
     threads: 1

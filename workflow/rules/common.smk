@@ -2,9 +2,10 @@ import os
 
 from snakemake.utils import min_version
 
-from privfair.config import check_study, study_name, validate_config
+from privfair.config import check_study, dataset_inits, public_datasets, study_name, validate_config
 from privfair.core.epsilon import EPSILON_WILDCARD, FINITE_EPSILON_WILDCARD, NON_PRIVATE, epsilon_label
 from privfair.train.settings import model_settings
+from privfair.train.transfer import SCRATCH, init_file, init_label
 
 min_version("9.0")
 
@@ -22,7 +23,9 @@ pathvars:
     results=RESULTS,
 
 
-RUN_DIR = "<results>/runs/{dataset}/eps-{epsilon}/seed-{seed}"
+RUN_DIR = "<results>/runs/{dataset}/{init}/eps-{epsilon}/seed-{seed}"
+# One non-private pretraining per public dataset, shared by every fine-tuning run that starts from it.
+PRETRAINED_DIR = "<results>/pretrained/{public}"
 # One noise calibration per (dataset, ε), shared by the seeds.
 NOISE_FILE = "<results>/runs/{dataset}/eps-{epsilon}/noise.json"
 ENV = "../../envs/privfair.yaml"
@@ -33,8 +36,16 @@ os.environ.update(PRIVFAIR_ROOT=workflow.basedir)
 os.umask(0o077)
 
 
+# Every init's name in paths and tables: scratch, a public dataset's name, file-<stem> (privfair.train.transfer).
+INITS = {name: {init_label(init): init for init in dataset_inits(config, name)} for name in config["study"]["datasets"]}
+# The public datasets the study pretrains on (a public dataset no init names is left alone).
+PUBLIC = [name for name in public_datasets(config) if any(name in inits for inits in INITS.values())]
+
+
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
+    init="|".join({label for inits in INITS.values() for label in inits}),
+    public="|".join(PUBLIC) or "(?!)",
     epsilon=EPSILON_WILDCARD,
     seed=r"[0-9]+",
     attribute="|".join(config["fairness"]["attributes"]),
@@ -90,8 +101,27 @@ def get_result_config():
 
 
 def get_training_settings(wildcards):
-    """The training settings that change the model; memory and speed settings are left out (see EXECUTION_KEYS)."""
-    return sorted_keys(model_settings(get_dataset(wildcards)["training"]))
+    """The training settings that change the model; memory and speed settings are left out (see EXECUTION_KEYS).
+    A run from scratch has nothing to fine-tune: editing ``fine_tune`` retrains the pretrained inits' runs only."""
+    settings = model_settings(get_dataset(wildcards)["training"])
+    if getattr(wildcards, "init", SCRATCH) == SCRATCH:
+        settings.pop("fine_tune", None)
+    return sorted_keys(settings)
+
+
+def get_pretraining_settings(wildcards):
+    """The public dataset's training settings: its pretraining, non-private whatever its privacy block says."""
+    settings = model_settings(config["datasets"][wildcards.public]["training"])
+    settings.pop("privacy", None)
+    return sorted_keys(settings)
+
+
+def get_init_checkpoint(wildcards):
+    """The weights a run starts from: the public dataset's pretrained model or a checkpoint file; none from scratch."""
+    init = INITS[wildcards.dataset][wildcards.init]
+    if init == SCRATCH:
+        return {}
+    return {"init": init_file(init) or f"{PRETRAINED_DIR}/model.pt".format(public=init)}
 
 
 def get_source_dir(wildcards):
@@ -133,30 +163,37 @@ def table_outputs(*names, category="Fairness"):
 
 
 def get_grid_files(filename):
-    """One path per (dataset, epsilon, seed) point of the study grid."""
+    """One path per (dataset, init, epsilon, seed) point of the study grid; each dataset has its own inits."""
     study = config["study"]
-    return expand(
-        f"{RUN_DIR}/{filename}",
-        dataset=study["datasets"],
-        epsilon=[epsilon_label(e) for e in study["epsilons"]],
-        seed=study["seeds"],
-    )
+    return [
+        path
+        for dataset in study["datasets"]
+        for path in expand(
+            f"{RUN_DIR}/{filename}",
+            dataset=dataset,
+            init=INITS[dataset],
+            epsilon=[epsilon_label(e) for e in study["epsilons"]],
+            seed=study["seeds"],
+        )
+    ]
 
 
-def get_roc_epsilons(wildcards):
-    return [epsilon_label(e) for e in config["study"]["epsilons"]]
+def get_roc_models(wildcards):
+    """The ROC figure's models of one dataset: the first seed's run at every (init, budget), in this order."""
+    return [
+        {"init": init, "epsilon": epsilon_label(epsilon)}
+        for init in INITS[wildcards.dataset]
+        for epsilon in config["study"]["epsilons"]
+    ]
 
 
 def get_roc_runs(filename):
-    """The first seed's run at every budget of one dataset: the ROC figure shows one model per budget."""
+    """The files of :func:`get_roc_models`' runs, in the same order."""
 
     def runs(wildcards):
-        return expand(
-            f"{RUN_DIR}/{filename}",
-            dataset=wildcards.dataset,
-            epsilon=get_roc_epsilons(wildcards),
-            seed=config["study"]["seeds"][0],
-        )
+        seed = config["study"]["seeds"][0]
+        run = f"{RUN_DIR}/{filename}"
+        return [run.format(dataset=wildcards.dataset, seed=seed, **model) for model in get_roc_models(wildcards)]
 
     return runs
 
@@ -185,7 +222,7 @@ def get_final_outputs():
         "<results>/config.yaml",
         *expand(
             "<results>/datasets/{dataset}/summary.{ext}",
-            dataset=config["study"]["datasets"],
+            dataset=config["study"]["datasets"] + PUBLIC,
             ext=["csv", "md", "tex", "png", "pdf"],
         ),
         *expand("<results>/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"]),

@@ -5,7 +5,7 @@ rule evaluate:
         summary=f"{RUN_DIR}/metrics.parquet",
         bootstrap=f"{RUN_DIR}/bootstrap.parquet",
     log:
-        "<results>/logs/evaluate/{dataset}/eps-{epsilon}_seed-{seed}.log",
+        "<results>/logs/evaluate/{dataset}/{init}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
     params:

@@ -9,7 +9,7 @@ rule subgroup_metrics:
     output:
         f"{RUN_DIR}/subgroup_metrics.parquet",
     log:
-        "<results>/logs/subgroup_metrics/{dataset}/eps-{epsilon}_seed-{seed}.log",
+        "<results>/logs/subgroup_metrics/{dataset}/{init}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
     params:

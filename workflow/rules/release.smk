@@ -16,7 +16,8 @@ rule release:
         ],
         models=get_grid_files("model.pt"),
         privacy=get_grid_files("privacy.json"),
-        manifests=expand("<results>/data/{dataset}/manifest.parquet", dataset=config["study"]["datasets"]),
+        # Public datasets' identifiers too: their summaries are released beside the study's.
+        manifests=expand("<results>/data/{dataset}/manifest.parquet", dataset=config["study"]["datasets"] + PUBLIC),
     output:
         directory("<results>/release"),
     log:
@@ -24,6 +25,6 @@ rule release:
     conda:
         ENV
     params:
-        datasets=config["study"]["datasets"],
+        datasets=config["study"]["datasets"] + PUBLIC,
     script:
         "../scripts/report/release.py"

@@ -120,7 +120,7 @@ rule plot_roc_curves:
     conda:
         ENV
     params:
-        epsilons=get_roc_epsilons,
+        runs=get_roc_models,
     script:
         "../scripts/report/plot_roc_curves.py"
 

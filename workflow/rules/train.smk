@@ -15,9 +15,33 @@ rule calibrate_noise:
         "../scripts/train/calibrate_noise.py"
 
 
+rule pretrain:
+    input:
+        cache="<results>/data/{public}/cache.npy",
+        manifest="<results>/data/{public}/cache.parquet",
+        split="<results>/data/{public}/split.parquet",
+    output:
+        model=f"{PRETRAINED_DIR}/model.pt",
+        history=f"{PRETRAINED_DIR}/history.csv",
+        record=f"{PRETRAINED_DIR}/pretrain.json",
+    log:
+        "<results>/logs/pretrain/{public}.log",
+    benchmark:
+        "<results>/benchmarks/pretrain/{public}.tsv"
+    conda:
+        ENV
+    threads: 1
+    params:
+        training=get_pretraining_settings,
+        seed=lambda wildcards: config["datasets"][wildcards.public]["public"]["seed"],
+    script:
+        "../scripts/train/pretrain.py"
+
+
 rule train:
     input:
         unpack(get_noise_calibration),
+        unpack(get_init_checkpoint),
         cache="<results>/data/{dataset}/cache.npy",
         manifest="<results>/data/{dataset}/cache.parquet",
         split="<results>/data/{dataset}/split.parquet",
@@ -26,9 +50,9 @@ rule train:
         history=f"{RUN_DIR}/history.csv",
         privacy=f"{RUN_DIR}/privacy.json",
     log:
-        "<results>/logs/train/{dataset}/eps-{epsilon}_seed-{seed}.log",
+        "<results>/logs/train/{dataset}/{init}/eps-{epsilon}_seed-{seed}.log",
     benchmark:
-        "<results>/benchmarks/train/{dataset}/eps-{epsilon}_seed-{seed}.tsv"
+        "<results>/benchmarks/train/{dataset}/{init}/eps-{epsilon}_seed-{seed}.tsv"
     conda:
         ENV
     threads: 1
@@ -47,7 +71,7 @@ rule predict:
     output:
         f"{RUN_DIR}/predictions.parquet",
     log:
-        "<results>/logs/predict/{dataset}/eps-{epsilon}_seed-{seed}.log",
+        "<results>/logs/predict/{dataset}/{init}/eps-{epsilon}_seed-{seed}.log",
     conda:
         ENV
     threads: 1

@@ -37,13 +37,36 @@ def patient_ids(n_patients: int, min_width: int) -> list[str]:
     return [f"P{i:0{width}d}" for i in range(n_patients)]
 
 
-def sample_demographics(rng: np.random.Generator, n_patients: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return (integer ages, sexes as ``"M"``/``"F"`` strings) for ``n_patients`` patients."""
+def sample_demographics(
+    rng: np.random.Generator, n_patients: int, age_beta: tuple[float, float] = AGE_BETA
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (integer ages, sexes as ``"M"``/``"F"`` strings) for ``n_patients`` patients.
+
+    ``age_beta``: the Beta parameters of the age mix (see :func:`age_beta`); the default is ``AGE_BETA``.
+    """
     if n_patients < 1:
         raise ConfigError(f"n_patients must be >= 1, got {n_patients}")
-    ages = MIN_AGE + (MAX_AGE - MIN_AGE) * rng.beta(*AGE_BETA, size=n_patients)
+    ages = MIN_AGE + (MAX_AGE - MIN_AGE) * rng.beta(*age_beta, size=n_patients)
     sexes = np.where(rng.random(n_patients) < FEMALE_FRACTION, "F", "M")
     return np.rint(ages).astype(np.int64), sexes
+
+
+def age_beta(mean: float, sd: float) -> tuple[float, float]:
+    """Beta parameters of an age mix with this ``mean`` and ``sd`` in years on [MIN_AGE, MAX_AGE] (moments).
+
+    Raises:
+        ConfigError: no Beta distribution on that interval has these moments (mean outside it, sd too large).
+    """
+    span = MAX_AGE - MIN_AGE
+    m, v = (mean - MIN_AGE) / span, (sd / span) ** 2
+    if not (0.0 < m < 1.0 and 0.0 < v < m * (1.0 - m)):
+        limit = math.sqrt(max(m * (1.0 - m), 0.0)) * span
+        raise ConfigError(
+            f"age mean must lie in ({MIN_AGE}, {MAX_AGE}) and sd in (0, {limit:.1f}) for that mean, "
+            f"got mean={mean}, sd={sd}"
+        )
+    k = m * (1.0 - m) / v - 1.0
+    return m * k, (1.0 - m) * k
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

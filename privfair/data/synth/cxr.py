@@ -10,7 +10,9 @@ signal is faint for grades 1-2 and clear for 3-4, so grade >= 3 is learnable at
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,10 @@ from PIL import Image
 from privfair.core.errors import ConfigError
 
 from ._common import (
+    AGE_BETA,
     MAX_AGE,
     REFERENCE_AGE,
+    age_beta,
     ensure_dirs,
     group_factors,
     interp_matrix,
@@ -116,6 +120,62 @@ NODULE_FOCUS_RANGE = 0.8
 MAX_NODULES = 3
 
 
+@dataclass(frozen=True)
+class DomainShift:
+    """Another hospital's scanner and patients (option ``shift``); the defaults are this generator's own.
+
+    ``gamma`` multiplies every image's exposure gamma (the scanner's tone curve; > 1 darkens mid-tones, which a
+    per-image min/max rescaling does not undo), ``noise_sd`` is the pixel noise on the 0..1 intensity scale,
+    ``presence_logit`` is added to every finding's presence logit (odds times ``exp(presence_logit)``) and
+    ``age_beta`` are the Beta parameters of the age mix (``_common.age_beta`` from a mean and sd in years).
+    """
+
+    gamma: float = 1.0
+    noise_sd: float = NOISE_SD
+    presence_logit: float = 0.0
+    age_beta: tuple[float, float] = AGE_BETA
+
+
+def parse_shift(spec: Mapping | None) -> DomainShift:
+    """Validate a ``shift`` dict (keys ``gamma``, ``noise_sd``, ``presence_logit``, ``age: {mean, sd}``, all
+    optional); errors name the offending key. None or ``{}`` is no shift."""
+    if spec is None:
+        return DomainShift()
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"shift must be a dict or None, got {type(spec).__name__}")
+    allowed = ("gamma", "noise_sd", "presence_logit", "age")
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ConfigError(f"shift has unknown key(s) {unknown}; allowed: {list(allowed)}")
+
+    options = {}
+    if "gamma" in spec:
+        options["gamma"] = _shift_number("gamma", spec["gamma"], positive=True)
+    if "noise_sd" in spec:
+        options["noise_sd"] = _shift_number("noise_sd", spec["noise_sd"], nonnegative=True)
+    if "presence_logit" in spec:
+        options["presence_logit"] = _shift_number("presence_logit", spec["presence_logit"])
+    if "age" in spec:
+        age = spec["age"]
+        if not isinstance(age, Mapping) or set(age) != {"mean", "sd"}:
+            raise ConfigError(f"shift 'age' must be a dict with keys 'mean' and 'sd' (years), got {age!r}")
+        mean, sd = _shift_number("age.mean", age["mean"]), _shift_number("age.sd", age["sd"], positive=True)
+        options["age_beta"] = age_beta(mean, sd)
+    return DomainShift(**options)
+
+
+def _shift_number(key: str, value, positive: bool = False, nonnegative: bool = False) -> float:
+    """``value`` as a finite float (> 0 with ``positive``, >= 0 with ``nonnegative``); errors name ``shift.key``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"shift '{key}' must be a number, got {value!r}") from None
+    if not math.isfinite(number) or (positive and number <= 0) or (nonnegative and number < 0):
+        bound = " > 0" if positive else " >= 0" if nonnegative else ""
+        raise ConfigError(f"shift '{key}' must be a finite number{bound}, got {value!r}")
+    return number
+
+
 def generate_synth_cxr(
     out_dir: str | Path,
     *,
@@ -124,14 +184,19 @@ def generate_synth_cxr(
     image_size: int = 128,
     seed: int = 0,
     subgroup_effect: Mapping | None = None,
+    shift: Mapping | None = None,
 ) -> pd.DataFrame:
     """Write ``images/<StudyID>.png`` and ``metadata.csv`` under ``out_dir``; return the metadata.
 
     One 8-bit grayscale PNG per study. ``subgroup_effect`` (see
     ``_common.parse_subgroup_effect``) scales one finding's visibility and
-    presence probability inside a patient subgroup. Deterministic in ``seed``.
+    presence probability inside a patient subgroup. ``shift`` (see
+    :func:`parse_shift`) renders another hospital: its tone curve, noise, finding
+    prevalence and age mix; left out, the images are those without it, bit for bit.
+    Deterministic in ``seed``.
     """
     effect = parse_subgroup_effect(subgroup_effect, FINDINGS)
+    domain = parse_shift(shift)
     lo, hi = images_per_patient
     if not 1 <= lo <= hi:
         raise ConfigError(f"images_per_patient must satisfy 1 <= lo <= hi, got {images_per_patient}")
@@ -141,10 +206,10 @@ def generate_synth_cxr(
     # Separate streams: labels never shift the pixels of other images, and a
     # subgroup effect leaves every image outside the group byte-identical.
     label_rng, pixel_rng = np.random.default_rng(seed).spawn(2)
-    meta, grades, visibility, ap_view = _sample_metadata(label_rng, n_patients, (lo, hi), effect)
+    meta, grades, visibility, ap_view = _sample_metadata(label_rng, n_patients, (lo, hi), effect, domain)
 
     root, image_dir = ensure_dirs(out_dir, "images")
-    renderer = _CxrRenderer(image_size)
+    renderer = _CxrRenderer(image_size, domain)
     for i, (study, rng) in enumerate(zip(meta["StudyID"], pixel_rng.spawn(len(meta)))):
         pixels = renderer.render(rng, grades[i], bool(ap_view[i]), visibility[i])
         Image.fromarray(pixels).save(image_dir / f"{study}.png")
@@ -152,10 +217,10 @@ def generate_synth_cxr(
     return meta
 
 
-def _sample_metadata(rng, n_patients, images_per_patient, effect):
+def _sample_metadata(rng, n_patients, images_per_patient, effect, domain):
     """Studies, demographics and finding grades; returns (frame, grades, visibility, is_ap)."""
     ids = patient_ids(n_patients, PATIENT_ID_WIDTH)
-    first_age, sex = sample_demographics(rng, n_patients)
+    first_age, sex = sample_demographics(rng, n_patients, domain.age_beta)
     n_studies = rng.integers(images_per_patient[0], images_per_patient[1] + 1, size=n_patients)
     patient_burden = rng.standard_normal(n_patients)
 
@@ -182,6 +247,7 @@ def _sample_metadata(rng, n_patients, images_per_patient, effect):
         vis, prev = group_factors(effect, finding, age, sex)
         logits = (
             logit(BASE_PRESENCE[finding])
+            + domain.presence_logit
             + PRESENCE_LOGIT_PER_DECADE * (age - REFERENCE_AGE) / 10.0
             + BURDEN_LOGIT_SD * burden
         )
@@ -234,8 +300,8 @@ def _point_in_lung(rng, side, max_radius):
 class _CxrRenderer:
     """Renders one radiograph; coordinate vectors and upsampling matrices are built once."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, size: int, domain: DomainShift):
+        self.size, self.domain = size, domain
         c = ((np.arange(size, dtype=np.float32) + 0.5) / size) * 2.0 - 1.0
         self.x, self.y = c[None, :], c[:, None]
         self.up = {k: interp_matrix(size, k) for k in (TEXTURE_KNOTS, PATCH_KNOTS)}
@@ -346,5 +412,5 @@ class _CxrRenderer:
 
         if ap_view:
             gain *= AP_GAIN
-        img = gain * np.clip(img, 0, 1) ** gamma + bias + NOISE_SD * noise
+        img = gain * np.clip(img, 0, 1) ** (gamma * self.domain.gamma) + bias + self.domain.noise_sd * noise
         return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)

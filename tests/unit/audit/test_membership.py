@@ -138,6 +138,13 @@ def test_table_holds_every_run_and_attack_and_no_identifier():
     assert not set(IDENTIFIER_COLUMNS) & set(numbers.columns)
     text = numbers.to_csv() + view.to_csv() + " ".join(notes)
     assert "img" not in text
+
+
+def test_the_table_shows_each_runs_init_and_reads_a_record_without_one_as_scratch():
+    records = [{**RECORD, "init": "synth_cxr_public"}, RECORD]  # RECORD predates inits
+    numbers, view, _ = membership_audit_table(records, [fake_scores(), fake_scores(seed=1)], 0.95)
+    assert list(numbers["init"]) == ["scratch", "scratch", "synth_cxr_public", "synth_cxr_public"]  # scratch first
+    assert list(view.columns[:2]) == ["Dataset", "Init"] and list(view["Init"]) == list(numbers["init"])
     with pytest.raises(AuditError, match="runs/x: privacy.json lacks \\['delta'\\]"):
         membership_audit_table([{k: v for k, v in RECORD.items() if k != "delta"}], [fake_scores()], 0.95, ["runs/x"])
 

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from privfair.data.synth import ct as ct_module
+from privfair.data.synth import cxr as cxr_module
 from privfair.data.synth import generate_synth_ct, generate_synth_cxr
+from privfair.data.synth._common import AGE_BETA
 
 FINDINGS = ["cardiomegaly", "pleural_effusion", "pneumonic_infiltrate", "atelectasis", "nodule"]
 CXR_COLUMNS = ["PatientID", "StudyID", "ImageFile", "PatientAge", "PatientSex", "ViewPosition", *FINDINGS]
@@ -178,6 +180,89 @@ def test_cxr_prevalence_changes_frequency_in_group_only(tmp_path):
     for other in (none, more):
         pd.testing.assert_frame_equal(other[~inside], base[~inside])
         pd.testing.assert_frame_equal(other[FINDINGS[:4]], base[FINDINGS[:4]])
+
+
+def _files(root, meta) -> dict[str, bytes]:
+    return {f: (root / f).read_bytes() for f in ["metadata.csv", *meta["ImageFile"]]}
+
+
+def test_cxr_without_shift_is_unchanged(tmp_path):
+    kwargs = {"n_patients": 12, "image_size": 64, "seed": 8}
+    base = generate_synth_cxr(tmp_path / "base", **kwargs)
+    defaults = {"gamma": 1.0, "noise_sd": cxr_module.NOISE_SD, "presence_logit": 0.0}
+    for name, shift in (("empty", {}), ("defaults", defaults)):
+        meta = generate_synth_cxr(tmp_path / name, shift=shift, **kwargs)
+        assert _files(tmp_path / name, meta) == _files(tmp_path / "base", base)
+    assert cxr_module.parse_shift(None) == cxr_module.parse_shift({}) == cxr_module.DomainShift()
+    assert cxr_module.DomainShift().age_beta == AGE_BETA
+
+
+@pytest.fixture(scope="module")
+def cxr_shift_base(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cxr_shift")
+    kwargs = {"n_patients": 15, "image_size": 64, "seed": 4}
+    return root, kwargs, _images(root, generate_synth_cxr(root, **kwargs))
+
+
+def test_cxr_shift_gamma_darkens_mid_tones_only(cxr_shift_base, tmp_path):
+    root, kwargs, base = cxr_shift_base
+    meta = generate_synth_cxr(tmp_path, shift={"gamma": 1.5}, **kwargs)
+    pd.testing.assert_frame_equal(meta, pd.read_csv(root / "metadata.csv"), check_dtype=False)  # labels unchanged
+    shifted = _images(tmp_path, meta)
+    assert (shifted <= base + 1).all()  # a gamma > 1 on [0, 1] never brightens (up to rounding)
+    assert np.median(shifted) < np.median(base) - 10
+    # Not an affine change: min/max rescaling, as preprocessing does, still leaves darker mid-tones.
+    scaled = [(x - x.min()) / (x.max() - x.min()) for x in (base, shifted)]
+    assert np.median(scaled[1]) < np.median(scaled[0]) - 0.03
+
+
+def test_cxr_shift_noise_sd_scales_the_noise(cxr_shift_base, tmp_path):
+    _, kwargs, base = cxr_shift_base
+    clean = _images(tmp_path / "clean", generate_synth_cxr(tmp_path / "clean", shift={"noise_sd": 0.0}, **kwargs))
+    noisy = _images(tmp_path / "noisy", generate_synth_cxr(tmp_path / "noisy", shift={"noise_sd": 0.075}, **kwargs))
+    centre = (slice(None), *_box(64, (-0.6, 0.6), (-0.5, 0.5)))  # inside the body: no clipping at 0
+    default_sd, noisy_sd = ((x - clean)[centre].std() / 255 for x in (base, noisy))
+    assert default_sd == pytest.approx(cxr_module.NOISE_SD, rel=0.2)
+    assert noisy_sd / default_sd == pytest.approx(3.0, rel=0.15)
+
+
+def test_cxr_shift_presence_logit_moves_positive_rates(tmp_path):
+    kwargs = {"n_patients": 300, "image_size": 16, "seed": 5}
+    rates = {
+        shift: (generate_synth_cxr(tmp_path / str(shift), shift={"presence_logit": shift}, **kwargs)[FINDINGS] >= 3)
+        .mean()
+        .to_numpy()
+        for shift in (-1.0, 0.0, 1.0)
+    }
+    assert (rates[-1.0] < rates[0.0] - 0.03).all() and (rates[1.0] > rates[0.0] + 0.03).all()
+
+
+def test_cxr_shift_age_sets_the_age_mix(tmp_path):
+    kwargs = {"n_patients": 500, "image_size": 16, "seed": 6}
+    base = generate_synth_cxr(tmp_path / "base", **kwargs)
+    young = generate_synth_cxr(tmp_path / "young", shift={"age": {"mean": 45, "sd": 12}}, **kwargs)
+    first = young.loc[young["StudyID"].str.endswith("_S01"), "PatientAge"]
+    assert first.mean() == pytest.approx(45, abs=2) and first.std() == pytest.approx(12, abs=1.5)
+    assert young["PatientAge"].between(18, 95).all()
+    assert base["PatientAge"].mean() > young["PatientAge"].mean() + 15
+
+
+@pytest.mark.parametrize(
+    "shift, bad_key",
+    [
+        ({"contrast": 1.2}, "contrast"),
+        ({"gamma": 0}, "gamma"),
+        ({"noise_sd": -0.1}, "noise_sd"),
+        ({"presence_logit": "x"}, "presence_logit"),
+        ({"age": {"mean": 50}}, "age"),
+        ({"age": {"mean": 50, "sd": 60}}, "age"),
+        ({"age": {"mean": 10, "sd": 5}}, "age"),
+    ],
+)
+def test_bad_shift_names_the_key(tmp_path, shift, bad_key):
+    with pytest.raises(ValueError, match=bad_key):
+        generate_synth_cxr(tmp_path / "out", n_patients=2, shift=shift)
+    assert not (tmp_path / "out").exists()  # validated before anything is written
 
 
 # ----------------------------------------------------------------------------- CT

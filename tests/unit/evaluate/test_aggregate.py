@@ -11,6 +11,7 @@ from privfair.evaluate.aggregate import (
     privacy_record_table,
     privacy_utility_table,
     run_table,
+    utility_notes,
     utility_view,
 )
 from privfair.evaluate.metrics import evaluate_predictions
@@ -90,18 +91,19 @@ def study():
         )
         summaries.append(summary)
         records.append(record(dataset, eps, seed))
-        bootstraps[(dataset, eps, seed)] = boot
+        bootstraps[(dataset, "scratch", eps, seed)] = boot
     runs = run_table(summaries, records)
     return runs, bootstraps, privacy_utility_table(runs, bootstraps)
 
 
-def row(table: pd.DataFrame, dataset: str, epsilon: float) -> pd.Series:
-    return table[(table["dataset"] == dataset) & (table["epsilon"] == epsilon)].iloc[0]
+def row(table: pd.DataFrame, dataset: str, epsilon: float, init: str = "scratch") -> pd.Series:
+    return table[(table["dataset"] == dataset) & (table["epsilon"] == epsilon) & (table["init"] == init)].iloc[0]
 
 
 def test_run_table_tags_summary_rows(study):
     runs, _, _ = study
-    assert list(runs.columns[:3]) == ["dataset", "epsilon", "seed"]
+    assert list(runs.columns[:4]) == ["dataset", "init", "epsilon", "seed"]
+    assert (runs["init"] == "scratch").all()  # the records have no init: written before there were inits
     assert list(runs.columns[-3:]) == ["epsilon_spent", "delta", "noise_multiplier"]
     # chest: 9 runs x (2 labels x 5 metrics + macro); knee: 3 runs x (1 x 5 + 1)
     assert len(runs) == 9 * 11 + 3 * 6
@@ -148,7 +150,8 @@ def test_noisier_model_has_negative_drop_with_ci_below_zero(study):
     # Recompute the paired CI by hand: per resample, seed-averaged macro AUROC at eps minus at inf.
     def seed_avg(eps):
         return np.mean(
-            [bootstraps[("chest", eps, s)].query("label == 'macro'")["auroc"].to_numpy() for s in range(3)], axis=0
+            [bootstraps[("chest", "scratch", eps, s)].query("label == 'macro'")["auroc"].to_numpy() for s in range(3)],
+            axis=0,
         )
 
     diff = seed_avg(1.0) - seed_avg(math.inf)
@@ -161,7 +164,7 @@ def test_pairing_narrows_the_drop_ci(study):
     low = row(table, "chest", 1.0)
     # Unpaired: relabel the reference's resamples so they no longer match the private runs'.
     perm = np.random.default_rng(0).permutation(N_BOOT)
-    unpaired = {k: b.assign(resample=perm[b["resample"]]) if k[1] == math.inf else b for k, b in bootstraps.items()}
+    unpaired = {k: b.assign(resample=perm[b["resample"]]) if k[2] == math.inf else b for k, b in bootstraps.items()}
     shuffled = row(privacy_utility_table(runs, unpaired), "chest", 1.0)
     assert low["drop_ci_high"] - low["drop_ci_low"] < shuffled["drop_ci_high"] - shuffled["drop_ci_low"]
 
@@ -175,9 +178,9 @@ def test_drop_is_nan_without_non_private_run(study):
 def test_missing_or_mismatched_bootstrap_is_rejected(study):
     runs, bootstraps, _ = study
     with pytest.raises(KeyError, match="knee"):
-        privacy_utility_table(runs, {k: v for k, v in bootstraps.items() if k != ("knee", 10.0, 0)})
+        privacy_utility_table(runs, {k: v for k, v in bootstraps.items() if k != ("knee", "scratch", 10.0, 0)})
     short = dict(bootstraps)
-    short[("knee", math.inf, 1)] = bootstraps[("knee", math.inf, 1)].query("resample < 100")
+    short[("knee", "scratch", math.inf, 1)] = bootstraps[("knee", "scratch", math.inf, 1)].query("resample < 100")
     with pytest.raises(ValueError, match="resamples differ"):
         privacy_utility_table(runs, short)
 
@@ -187,6 +190,7 @@ def test_per_label_table(study):
     table = per_label_table(runs, bootstraps)
     assert list(table.columns) == [
         "dataset",
+        "init",
         "epsilon",
         "label",
         "n_seeds",
@@ -220,6 +224,8 @@ def test_to_markdown(study):
     assert f"[{chest_1['ci_low']:.2f}, {chest_1['ci_high']:.2f}]" in lines[2]
     assert "| Label |" in to_markdown(per_label_table(runs, bootstraps))
     assert "| 95% CI |" in md
+    # A study of scratch runs only still shows the init, but no gain from pretraining.
+    assert md.startswith("| Dataset | Init | ε |") and "| chest | scratch |" in md and "Gain" not in md
 
 
 def test_the_configured_ci_level_is_used_and_labelled(study):
@@ -297,6 +303,7 @@ def test_privacy_records_show_the_noise_mode_and_the_patient_level_guarantee():
     ]
     numbers, shown = privacy_record_table(records)
     assert {"noise_mode", "patient_epsilon", "patient_delta"} <= set(numbers.columns)
+    assert list(shown.columns[:3]) == ["Dataset", "Init", "ε target"] and set(shown["Init"]) == {"scratch"}
     assert list(shown["Noise"]) == ["—", "secure", "seeded (not for release)", "—"]
     assert list(shown["ε (PLD check)"]) == ["—", "1.97", "7.89", "—"]  # the oldest record predates the check
     assert list(shown["Patient ε (kε)"]) == ["—", "3.96", "31.6", "∞"]
@@ -304,3 +311,86 @@ def test_privacy_records_show_the_noise_mode_and_the_patient_level_guarantee():
     assert delta[0] == "—" and delta[1] == "1.45e-04" and delta[2].endswith("(no guarantee)") and delta[3] == "—"
     only_non_private = privacy_record_table(records[2:3])[1]
     assert list(only_non_private["Patient δ (k·e^((k−1)ε)·δ)"]) == ["—"]
+
+
+# --- the initialisation axis: a pretrained chest model beside the scratch ones -------------------------------------
+
+PUBLIC = "synth_cxr_public"
+# (dataset, ε, seed, score noise) of the pretrained runs: better than scratch at ε = 1, on other seeds than scratch's
+# (0, 1, 2); knee has no scratch run at ε = 1, so no gain there.
+PRETRAINED = [("chest", 1.0, 0, 1.5), ("chest", 1.0, 5, 1.5), ("chest", math.inf, 0, 0.6), ("knee", 1.0, 0, 1.5)]
+
+
+@pytest.fixture(scope="module")
+def with_pretrained(study):
+    runs, bootstraps, _ = study
+    summaries, records, bootstraps = [], [], dict(bootstraps)
+    for dataset, eps, seed, noise in PRETRAINED:
+        summary, boot = evaluate_predictions(
+            predictions(dataset, DATASETS[dataset], noise, seed), n_bootstrap=N_BOOT, seed=123
+        )
+        summaries.append(summary)
+        records.append({**record(dataset, eps, seed), "init": PUBLIC})
+        bootstraps[(dataset, PUBLIC, eps, seed)] = boot
+    runs = pd.concat([runs, run_table(summaries, records)], ignore_index=True)
+    return runs, bootstraps, privacy_utility_table(runs, bootstraps)
+
+
+def test_runs_of_two_inits_at_one_budget_and_seed_are_no_duplicates(with_pretrained):
+    runs, _, table = with_pretrained
+    assert len(runs[(runs["dataset"] == "chest") & (runs["epsilon"] == 1.0) & (runs["seed"] == 0)]) == 2 * 11
+    # scratch first within each dataset, then epsilon
+    assert list(zip(table["dataset"], table["init"], table["epsilon"])) == [
+        ("chest", "scratch", 1.0),
+        ("chest", "scratch", 10.0),
+        ("chest", "scratch", math.inf),
+        ("chest", PUBLIC, 1.0),
+        ("chest", PUBLIC, math.inf),
+        ("knee", "scratch", 10.0),
+        ("knee", "scratch", math.inf),
+        ("knee", PUBLIC, 1.0),
+    ]
+
+
+def test_gain_from_pretraining_and_its_paired_ci_by_hand(with_pretrained):
+    _, bootstraps, table = with_pretrained
+    pretrained, scratch = row(table, "chest", 1.0, PUBLIC), row(table, "chest", 1.0)
+    assert pretrained["gain"] == pytest.approx(pretrained["auroc_mean"] - scratch["auroc_mean"])
+    assert pretrained["gain"] > 0 and pretrained["gain_ci_low"] > 0
+
+    # Each side averaged over its own seeds (pretrained: 0 and 5; scratch: 0, 1, 2), then differenced per resample.
+    def seed_avg(init, seeds):
+        macro = [bootstraps[("chest", init, 1.0, s)].query("label == 'macro'")["auroc"].to_numpy() for s in seeds]
+        return np.mean(macro, axis=0)
+
+    gain = seed_avg(PUBLIC, (0, 5)) - seed_avg("scratch", (0, 1, 2))
+    assert (pretrained["gain_ci_low"], pretrained["gain_ci_high"]) == pytest.approx(
+        tuple(np.percentile(gain, [2.5, 97.5]))
+    )
+    assert pretrained["gain_n_valid"] == N_BOOT
+    # The drop stays relative to the same init's non-private model.
+    reference = row(table, "chest", math.inf, PUBLIC)
+    assert pretrained["drop"] == pytest.approx(pretrained["auroc_mean"] - reference["auroc_mean"])
+    assert reference["gain"] == pytest.approx(reference["auroc_mean"] - row(table, "chest", math.inf)["auroc_mean"])
+
+
+def test_gain_is_nan_for_scratch_and_without_a_scratch_run_at_that_budget(with_pretrained):
+    _, _, table = with_pretrained
+    gain = ["gain", "gain_ci_low", "gain_ci_high", "gain_n_valid"]
+    assert table.loc[table["init"] == "scratch", gain].isna().all().all()
+    assert row(table, "knee", 1.0, PUBLIC)[gain].isna().all()
+    assert np.isnan(row(table, "knee", 1.0, PUBLIC)["drop"])  # nor a non-private pretrained knee model
+
+
+def test_the_view_shows_the_init_and_the_gain_with_a_note(with_pretrained):
+    _, _, table = with_pretrained
+    shown = utility_view(table)
+    assert list(shown.columns[:3]) == ["Dataset", "Init", "ε"]
+    gain = shown["Gain from pretraining (95% CI)"]
+    chest = row(table, "chest", 1.0, PUBLIC)
+    assert list(gain[table["dataset"] == "chest"])[:3] == ["reference"] * 3
+    assert gain[(table["init"] == PUBLIC) & (table["epsilon"] == 1.0) & (table["dataset"] == "chest")].iloc[0] == (
+        f"{chest['gain']:+.3f} [{chest['gain_ci_low']:.3f}, {chest['gain_ci_high']:.3f}]"
+    )
+    assert list(gain[table["dataset"] == "knee"]) == ["reference", "reference", "—"]  # no scratch run at ε = 1
+    assert any(note.startswith("gain from pretraining:") for note in utility_notes(table))

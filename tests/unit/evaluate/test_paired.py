@@ -100,11 +100,11 @@ def both_stages():
             summary, bootstrap = evaluate_predictions(frame, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)
             summaries.append(summary)
             records.append({"dataset": "chest", "epsilon": epsilon, "seed": seed})
-            bootstraps[("chest", epsilon, seed)] = bootstrap
+            bootstraps[("chest", "scratch", epsilon, seed)] = bootstrap
             metrics = group_metrics(
                 frame, thresholds_from_summary(summary), SPEC, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED
             )
-            quantities[("chest", epsilon, seed)] = run_quantities(metrics)
+            quantities[("chest", "scratch", epsilon, seed)] = run_quantities(metrics)
     utility = privacy_utility_table(run_table(summaries, records), bootstraps)
     fairness = summarise(quantities, ci=0.95, correction="holm", alpha=0.05)
     return utility, fairness, bootstraps
@@ -135,7 +135,11 @@ def test_the_drop_ci_and_the_fairness_diff_ci_agree_on_the_same_resamples(both_s
     # And both are the percentiles of DP − non-private, formed here by hand from the evaluation's resamples.
     def macro(epsilon):
         return np.mean(
-            [bootstraps[("chest", epsilon, s)].query("label == 'macro'")["auroc"].to_numpy() for s in (0, 1)], axis=0
+            [
+                bootstraps[("chest", "scratch", epsilon, s)].query("label == 'macro'")["auroc"].to_numpy()
+                for s in (0, 1)
+            ],
+            axis=0,
         )
 
     expected = np.percentile(macro(1.0) - macro(math.inf), [2.5, 97.5])
@@ -145,8 +149,8 @@ def test_the_drop_ci_and_the_fairness_diff_ci_agree_on_the_same_resamples(both_s
 def test_a_dp_model_worse_on_every_resample_has_a_negative_change_in_both_stages(both_stages):
     utility, fairness, bootstraps = both_stages
     change = [
-        bootstraps[("chest", 1.0, s)].query("label == 'macro'")["auroc"].to_numpy()
-        - bootstraps[("chest", math.inf, s)].query("label == 'macro'")["auroc"].to_numpy()
+        bootstraps[("chest", "scratch", 1.0, s)].query("label == 'macro'")["auroc"].to_numpy()
+        - bootstraps[("chest", "scratch", math.inf, s)].query("label == 'macro'")["auroc"].to_numpy()
         for s in (0, 1)
     ]
     assert (np.stack(change) < 0).all(), "the synthetic DP model should lose on every resample"

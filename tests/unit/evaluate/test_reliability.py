@@ -78,7 +78,7 @@ def study():
         for eps, seed in grid
     ]
     runs = run_table([summary for summary, _ in evaluated], [record(*key) for key in grid])
-    bootstraps = {("small", *key): boot for key, (_, boot) in zip(grid, evaluated)}
+    bootstraps = {("small", "scratch", *key): boot for key, (_, boot) in zip(grid, evaluated)}
     return runs, bootstraps
 
 
@@ -105,11 +105,14 @@ def test_n_valid_is_carried_and_valid_only_where_every_seed_is(study):
     # Undefine different resamples in the two seeds of ε = 2: the seed mean loses both sets.
     bootstraps = {key: boot.copy() for key, boot in bootstraps.items()}
     for seed, resamples in ((0, [0, 1, 2]), (1, [2, 3])):
-        boot = bootstraps[("small", 2.0, seed)]
+        boot = bootstraps[("small", "scratch", 2.0, seed)]
         boot.loc[(boot["label"] == "macro") & boot["resample"].isin(resamples), "auroc"] = np.nan
     table = privacy_utility_table(runs, bootstraps).set_index("epsilon")
     macro = {key: b[b["label"] == "macro"].set_index("resample")["auroc"] for key, b in bootstraps.items()}
-    valid = {eps: (macro[("small", eps, 0)].notna() & macro[("small", eps, 1)].notna()) for eps in (2.0, math.inf)}
+    valid = {
+        eps: (macro[("small", "scratch", eps, 0)].notna() & macro[("small", "scratch", eps, 1)].notna())
+        for eps in (2.0, math.inf)
+    }
     assert table.loc[2.0, "n_valid"] == valid[2.0].sum()
     assert table.loc[math.inf, "n_valid"] == valid[math.inf].sum()
     assert table.loc[2.0, "drop_n_valid"] == (valid[2.0] & valid[math.inf]).sum()
@@ -118,7 +121,7 @@ def test_n_valid_is_carried_and_valid_only_where_every_seed_is(study):
 
     per_label = per_label_table(runs, bootstraps, reliability=True)
     rare = per_label[(per_label["label"] == "rare") & (per_label["epsilon"] == 2.0)].iloc[0]
-    rare_boot = [bootstraps[("small", 2.0, s)].query("label == 'rare'")["auroc"].to_numpy() for s in (0, 1)]
+    rare_boot = [bootstraps[("small", "scratch", 2.0, s)].query("label == 'rare'")["auroc"].to_numpy() for s in (0, 1)]
     assert rare["n_valid"] == (np.isfinite(rare_boot[0]) & np.isfinite(rare_boot[1])).sum()
     assert (rare["n_pos"], rare["n_pos_patients"], rare["n_resamples"]) == (2, 1, N_BOOT)
 
@@ -187,7 +190,7 @@ def test_a_well_populated_study_has_no_marks():
         for _ in grid
     ]
     runs = run_table([s for s, _ in evaluated], [record(*key) for key in grid])
-    bootstraps = {("small", *key): boot for key, (_, boot) in zip(grid, evaluated)}
+    bootstraps = {("small", "scratch", *key): boot for key, (_, boot) in zip(grid, evaluated)}
     for table in (privacy_utility_table(runs, bootstraps), per_label_table(runs, bootstraps, reliability=True)):
         md = markdown_table(utility_view(table))
         assert "†" not in md and "‡" not in md

@@ -4,6 +4,7 @@ scipy or statsmodels on the same inputs."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ from statsmodels.stats.multitest import multipletests
 
 from privfair.fairness.analysis import correlations, run_quantities, summarise, training_counts
 from privfair.fairness.metrics import group_metrics
+from privfair.fairness.tables import correlation_table
 
 SPEC = {
     "attributes": {"sex": {}, "age": {"bins": [0, 40, 60, 80, 100]}},
@@ -28,10 +30,11 @@ SEEDS = (1, 2)
 EFFECT = {1.0: 0.6, 4.0: 0.3, math.inf: 0.0}
 N_BOOTSTRAP = 100
 KEY = ["kind", "attribute", "group", "label", "metric"]
-# The documented families of tests: "this gap is zero" per (dataset, ε, kind, label, metric), "DP changed it" per
-# (dataset, kind, label, metric) across every group, attribute and budget.
-ZERO_FAMILY = ["dataset", "epsilon", "kind", "label", "metric"]
-DIFF_FAMILY = ["dataset", "kind", "label", "metric"]
+# The documented families of tests: "this gap is zero" per (dataset, init, ε, kind, label, metric), "DP changed it"
+# per (dataset, init, kind, label, metric) across every group, attribute and budget.
+ZERO_FAMILY = ["dataset", "init", "epsilon", "kind", "label", "metric"]
+DIFF_FAMILY = ["dataset", "init", "kind", "label", "metric"]
+PUBLIC = "synth_cxr_public"
 
 
 def predictions(seed: int, effect: float, n: int = 800) -> pd.DataFrame:
@@ -59,7 +62,7 @@ def predictions(seed: int, effect: float, n: int = 800) -> pd.DataFrame:
 def grid():
     """(quantities, summary) of one dataset over 2 seeds × ε ∈ {1, 4, ∞}."""
     quantities = {
-        ("chest", epsilon, seed): run_quantities(
+        ("chest", "scratch", epsilon, seed): run_quantities(
             group_metrics(predictions(seed, effect), THRESHOLDS, SPEC, n_bootstrap=N_BOOTSTRAP, seed=5)
         )
         for epsilon, effect in EFFECT.items()
@@ -76,7 +79,7 @@ def indexed(grid):
 
 def per_seed(indexed: dict, epsilon: float, key: tuple) -> tuple[np.ndarray, np.ndarray]:
     """(value of each seed, seed × resample array) of one quantity, read straight from the run tables."""
-    found = [table.loc[key] for (_, e, _), table in sorted(indexed.items()) if e == epsilon]
+    found = [table.loc[key] for (_, _, e, _), table in sorted(indexed.items()) if e == epsilon]
     return np.array([f["value"] for f in found]), np.stack([np.asarray(f["bootstrap"], dtype=float) for f in found])
 
 
@@ -179,7 +182,8 @@ def test_below_half_valid_resamples_there_is_no_ci_or_p_value():
 
     undefined = {"below half": 51, "exactly half": 50, "all": 0}
     quantities = {
-        ("d", math.inf, seed): pd.DataFrame([gap(group, n, seed) for group, n in undefined.items()]) for seed in SEEDS
+        ("d", "scratch", math.inf, seed): pd.DataFrame([gap(group, n, seed) for group, n in undefined.items()])
+        for seed in SEEDS
     }
     summary = summarise(quantities, ci=0.95, correction="holm", alpha=0.05).set_index("group")
     assert summary["n_valid"].to_dict() == {"below half": 49, "exactly half": 50, "all": 100}
@@ -187,7 +191,7 @@ def test_below_half_valid_resamples_there_is_no_ci_or_p_value():
     assert summary.loc["below half", "mean"] == pytest.approx(0.05)  # the point estimate is still given
     for group in ("exactly half", "all"):
         seed_means = np.mean(
-            [quantities[("d", math.inf, s)].set_index("group").loc[group, "bootstrap"] for s in SEEDS], 0
+            [quantities[("d", "scratch", math.inf, s)].set_index("group").loc[group, "bootstrap"] for s in SEEDS], 0
         )
         finite = seed_means[np.isfinite(seed_means)]
         assert (summary.loc[group, "ci_low"], summary.loc[group, "ci_high"]) == pytest.approx(
@@ -206,39 +210,45 @@ LABEL_POSITIVES = {"rare": 10, "uncommon": 40, "common": 160, "frequent": 640}
 GROUP_IMAGES = {"[0, 40)": 60, "[40, 60)": 150, "[60, 80)": 300, "[80, 100)": 500}
 
 
-def hand_auroc(epsilon: float, count: int, seed: int) -> float:
-    """Non-private 0.9; DP loses more for a smaller training count and a stricter budget (plus seed noise)."""
-    loss = 0.0 if math.isinf(epsilon) else 0.5 / (epsilon * math.sqrt(count))
+def hand_auroc(epsilon: float, count: int, seed: int, init: str = "scratch") -> float:
+    """Non-private 0.9; from scratch, DP loses more for a smaller training count and a stricter budget (plus seed
+    noise); pretrained, it loses a little, and more for a larger count (so the r of drop vs count turns negative)."""
+    if math.isinf(epsilon):
+        loss = 0.0
+    elif init == "scratch":
+        loss = 0.5 / (epsilon * math.sqrt(count))
+    else:
+        loss = 0.001 * math.sqrt(count) / epsilon
     return 0.9 - loss + 0.002 * (seed - 1.5) * (1 + count % 7)
 
 
-def hand_gap(epsilon: float, seed: int) -> float:
-    return -0.08 / epsilon + 0.004 * seed * math.log(epsilon) if math.isfinite(epsilon) else 0.01 * seed
+def hand_gap(epsilon: float, seed: int, init: str = "scratch") -> float:
+    """From scratch the gap shrinks as ε grows; pretrained it widens (opposite signs of r against ε)."""
+    sign = -1.0 if init == "scratch" else 0.5
+    return sign * 0.08 / epsilon + 0.004 * seed * math.log(epsilon) if math.isfinite(epsilon) else 0.01 * seed
 
 
 @pytest.fixture(scope="module")
 def hand_grid():
-    """Run tables built by hand, 2 seeds × ε ∈ {1, 2, 4, 8, ∞}, with the training counts they relate to."""
+    """Run tables built by hand, 2 seeds × ε ∈ {1, 2, 4, 8, ∞} × init ∈ {scratch, pretrained}, with the training
+    counts they relate to."""
     rng = np.random.default_rng(7)
 
     def noisy(value):
         return value + rng.normal(0.0, 0.01, 50)
 
     quantities = {}
-    for epsilon in BUDGETS:
-        for seed in SEEDS:
-            gap = hand_gap(epsilon, seed)
-            rows = [group_metric_row("gap", "sex", "F − M", "macro", "auroc", noisy(gap), value=gap)]
-            for label, count in LABEL_POSITIVES.items():
-                value = hand_auroc(epsilon, count, seed)
-                rows.append(group_metric_row("group", "overall", "all", label, "auroc", noisy(value), value=value))
-            rows.append(
-                group_metric_row("group", "overall", "all", "macro", "auroc", noisy(0.5), value=0.5)
-            )  # not a label
-            for group, count in {**GROUP_IMAGES, "unknown": 5}.items():
-                value = hand_auroc(epsilon, count, seed)
-                rows.append(group_metric_row("group", "age", group, "macro", "auroc", noisy(value), value=value))
-            quantities[("d", epsilon, seed)] = pd.DataFrame(rows)
+    for init, epsilon, seed in itertools.product(("scratch", PUBLIC), BUDGETS, SEEDS):
+        gap = hand_gap(epsilon, seed, init)
+        rows = [group_metric_row("gap", "sex", "F − M", "macro", "auroc", noisy(gap), value=gap)]
+        for label, count in LABEL_POSITIVES.items():
+            value = hand_auroc(epsilon, count, seed, init)
+            rows.append(group_metric_row("group", "overall", "all", label, "auroc", noisy(value), value=value))
+        rows.append(group_metric_row("group", "overall", "all", "macro", "auroc", noisy(0.5), value=0.5))  # not a label
+        for group, count in {**GROUP_IMAGES, "unknown": 5}.items():
+            value = hand_auroc(epsilon, count, seed, init)
+            rows.append(group_metric_row("group", "age", group, "macro", "auroc", noisy(value), value=value))
+        quantities[("d", init, epsilon, seed)] = pd.DataFrame(rows)
     counts = pd.DataFrame(
         [
             {"counted": "label", "attribute": None, "group": None, "label": k, "n_train": v}
@@ -255,7 +265,7 @@ def hand_grid():
 
 def test_epsilon_vs_gap_is_pearsons_r_of_the_seed_means_per_budget(hand_grid):
     _, relations = hand_grid
-    row = select(relations, relation="epsilon_vs_gap", attribute="sex").iloc[0]
+    row = select(relations, relation="epsilon_vs_gap", attribute="sex", init="scratch").iloc[0]
     finite = [e for e in BUDGETS if math.isfinite(e)]
     seed_means = [np.mean([hand_gap(e, s) for s in SEEDS]) for e in finite]
     expected = pearsonr(finite, seed_means)
@@ -267,7 +277,7 @@ def test_epsilon_vs_gap_is_pearsons_r_of_the_seed_means_per_budget(hand_grid):
 
 def test_a_label_that_loses_more_with_fewer_positives_gives_a_positive_r(hand_grid):
     summary, relations = hand_grid
-    per_label = select(relations, relation="auroc_drop_vs_training_positives").set_index("epsilon")
+    per_label = select(relations, relation="auroc_drop_vs_training_positives", init="scratch").set_index("epsilon")
     assert sorted(per_label.index) == [1.0, 2.0, 4.0, 8.0]
     for epsilon in (1.0, 8.0):
         drops = [
@@ -280,20 +290,52 @@ def test_a_label_that_loses_more_with_fewer_positives_gives_a_positive_r(hand_gr
         assert per_label.loc[epsilon, "r"] == pytest.approx(expected.statistic)
         assert per_label.loc[epsilon, "r"] > 0
     # The summary's diff is the same DP − non-private that the relation used.
-    rare = select(summary, kind="group", attribute="overall", label="rare", epsilon=1.0)["diff"].iloc[0]
+    rare = select(summary, kind="group", attribute="overall", label="rare", epsilon=1.0, init="scratch")["diff"].iloc[0]
     assert rare == pytest.approx(np.mean([hand_auroc(1.0, 10, s) - hand_auroc(math.inf, 10, s) for s in SEEDS]))
     assert rare < 0
 
 
 def test_a_group_that_loses_more_with_fewer_training_images_gives_a_positive_r(hand_grid):
     _, relations = hand_grid
-    row = select(relations, relation="auroc_drop_vs_training_images", attribute="age", epsilon=2.0).iloc[0]
+    row = select(relations, relation="auroc_drop_vs_training_images", attribute="age", epsilon=2.0, init="scratch")
+    row = row.iloc[0]
     drops = [
         np.mean([hand_auroc(2.0, c, s) - hand_auroc(math.inf, c, s) for s in SEEDS]) for c in GROUP_IMAGES.values()
     ]
     assert row["n_points"] == len(GROUP_IMAGES)  # the "unknown" group is kept apart
     assert row["r"] == pytest.approx(pearsonr(list(GROUP_IMAGES.values()), drops).statistic)
     assert row["r"] > 0
+
+
+def test_pearsons_r_is_computed_per_init_and_tells_them_apart(hand_grid):
+    summary, relations = hand_grid
+    finite = [e for e in BUDGETS if math.isfinite(e)]
+    r = {}
+    for init in ("scratch", PUBLIC):
+        row = select(relations, relation="epsilon_vs_gap", attribute="sex", init=init).iloc[0]
+        seed_means = [np.mean([hand_gap(e, s, init) for s in SEEDS]) for e in finite]
+        assert row["n_points"] == len(finite)  # the inits are not pooled
+        assert row["r"] == pytest.approx(pearsonr(finite, seed_means).statistic)
+        drops = [
+            np.mean([hand_auroc(1.0, c, s, init) - hand_auroc(math.inf, c, s, init) for s in SEEDS])
+            for c in LABEL_POSITIVES.values()
+        ]
+        drop = select(relations, relation="auroc_drop_vs_training_positives", init=init, epsilon=1.0).iloc[0]
+        assert drop["r"] == pytest.approx(pearsonr(list(LABEL_POSITIVES.values()), drops).statistic)
+        r[init] = (row["r"], drop["r"])
+    assert r["scratch"][0] > 0 > r[PUBLIC][0] and r["scratch"][1] > 0 > r[PUBLIC][1]
+    # Each init's DP models are compared with its own non-private model, and tested in families of their own.
+    pretrained = select(summary, kind="group", attribute="overall", label="rare", epsilon=1.0, init=PUBLIC)
+    assert pretrained["diff"].iloc[0] == pytest.approx(
+        np.mean([hand_auroc(1.0, 10, s, PUBLIC) - hand_auroc(math.inf, 10, s, PUBLIC) for s in SEEDS])
+    )
+    shown = correlation_table(relations)[1]
+    assert list(shown.columns[:2]) == ["Dataset", "Init"] and list(dict.fromkeys(shown["Init"])) == ["scratch", PUBLIC]
+    tested = summary[summary["group"] != "unknown"].dropna(subset=["p_diff"])  # unknown: in no family
+    assert set(tested["init"]) == {"scratch", PUBLIC}
+    for _, members in tested.groupby(DIFF_FAMILY):
+        expected = multipletests(members["p_diff"].to_numpy(), method="holm")[1]
+        np.testing.assert_allclose(members["p_diff_adjusted"], expected)
 
 
 # --- training counts -----------------------------------------------------------------------------------------------

@@ -246,7 +246,7 @@ def test_row_order_does_not_change_the_result(metrics):
 def test_a_planted_gap_is_flagged_and_its_dp_change_is_paired():
     fair = run_quantities(group_metrics(predictions(), THRESHOLDS, SPEC, n_bootstrap=300, seed=5))
     unfair = run_quantities(group_metrics(predictions(effect=0.6), THRESHOLDS, SPEC, n_bootstrap=300, seed=5))
-    quantities = {("d", math.inf, 1): fair, ("d", 1.0, 1): unfair}
+    quantities = {("d", "scratch", math.inf, 1): fair, ("d", "scratch", 1.0, 1): unfair}
     summary = summarise(quantities, ci=0.95, correction="holm", alpha=0.05)
     sex_gap = rows(summary, kind="gap", attribute="sex", label="effusion", metric="auroc").set_index("epsilon")
     assert not sex_gap.loc[math.inf, "flagged"]
@@ -278,7 +278,7 @@ def test_training_counts_and_correlations():
     assert groups[("sex", "F")] == 3 and groups[("age", "[30, 60)")] == 2
 
     quantities = {
-        (("d", eps, seed)): run_quantities(
+        ("d", "scratch", eps, seed): run_quantities(
             group_metrics(predictions(seed, effect=e), THRESHOLDS, SPEC, n_bootstrap=50, seed=5)
         )
         for eps, e in ((1.0, 0.6), (4.0, 0.3), (8.0, 0.0), (math.inf, 0.0))

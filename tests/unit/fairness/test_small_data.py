@@ -74,7 +74,7 @@ def predictions(seed: int, noise: float, *, demographics: bool = True, n_patient
 
 def grid_summary(correction: str = "holm", **options) -> pd.DataFrame:
     quantities = {
-        ("small", epsilon, seed): run_quantities(
+        ("small", "scratch", epsilon, seed): run_quantities(
             group_metrics(predictions(seed, noise, **options), THRESHOLDS, SPEC, n_bootstrap=N_BOOTSTRAP, seed=3)
         )
         for epsilon, noise in NOISE.items()
@@ -105,6 +105,11 @@ def test_without_a_macro_gap_the_gap_table_falls_back_to_per_label_gaps(summary)
     assert len(fallback) == 1 and fallback[0].endswith(": common")
 
 
+def test_every_fairness_table_shows_the_init_right_after_the_dataset(summary):
+    for _, view in (performance_gap_table(summary), fairness_metric_table(summary), p_value_table(summary, "holm")):
+        assert list(view.columns[:2]) == ["Dataset", "Init"] and set(view["Init"]) == {"scratch"}
+
+
 def test_with_macro_gaps_everywhere_there_is_no_label_column():
     rng = np.random.default_rng(1)
     rows = []
@@ -122,11 +127,13 @@ def test_unknown_groups_are_in_no_test_family(summary):
     assert summary.loc[apart, "p_diff"].notna().any() and summary.loc[apart, "p_zero"].isna().all()
     assert summary.loc[apart, "p_diff_adjusted"].isna().all() and not summary.loc[apart, "diff_flagged"].any()
     tested = summary[~apart].dropna(subset=["p_diff"])
-    for _, members in tested[tested["metric"] == "auroc"].groupby(["dataset", "kind", "label", "metric"]):
+    for _, members in tested[tested["metric"] == "auroc"].groupby(["dataset", "init", "kind", "label", "metric"]):
         expected = multipletests(members["p_diff"].to_numpy(), method="holm")[1]
         np.testing.assert_allclose(members["p_diff_adjusted"], expected)
     zero = summary.dropna(subset=["p_zero"])
-    for _, members in zero[zero["metric"] == "auroc"].groupby(["dataset", "epsilon", "kind", "label", "metric"]):
+    for _, members in zero[zero["metric"] == "auroc"].groupby(
+        ["dataset", "init", "epsilon", "kind", "label", "metric"]
+    ):
         np.testing.assert_allclose(members["p_zero_adjusted"], multipletests(members["p_zero"], method="holm")[1])
 
 
@@ -170,7 +177,7 @@ def hand_row(kind, attribute, group, label, metric, epsilon, bootstrap) -> dict:
 def summarise_hand(rows: list[dict]) -> pd.DataFrame:
     quantities = {}
     for row in rows:
-        quantities.setdefault(("d", row.pop("epsilon"), 1), []).append(row)
+        quantities.setdefault(("d", row.pop("init", "scratch"), row.pop("epsilon"), 1), []).append(row)
     return summarise(
         {key: pd.DataFrame(value) for key, value in quantities.items()}, ci=0.95, correction="holm", alpha=0.05
     )

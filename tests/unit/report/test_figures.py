@@ -1,8 +1,9 @@
 """The report's figures, drawn from tables made by the real upstream functions on tiny synthetic runs.
 
 The tables go through CSV and back as the workflow's plotting scripts read them. Every ``plot_*`` function must write
-a PNG and a PDF for a full grid, for a dataset with only the non-private model and for one with only DP models; the
-drawn figures (captured as they are saved) are inspected for the ε axis's "∞" tick and for empty panels that say why.
+a PNG and a PDF for a full grid, for a dataset with only the non-private model, for one with only DP models and for a
+grid with a pretrained init beside scratch; the drawn figures (captured as they are saved) are inspected for the ε
+axis's "∞" tick, for empty panels that say why, and for a line, style or panel per init.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ LABELS = ("effusion", "nodule")
 NOISE = {1.0: 2.0, 10.0: 1.0, math.inf: 0.4}  # score noise per budget
 # chest records sex and age; knee records age only (no sex gap can be formed), and was trained with one seed.
 SEEDS = {"chest": (0, 1), "knee": (0,)}
+# A pretrained init of chest, one seed, less noisy than scratch at every budget (only in the "pretrained" grid).
+PUBLIC = "synth_cxr_public"
+PRETRAINED_NOISE = 0.7
 N_BOOTSTRAP = 50
 PNG_MAGIC, PDF_MAGIC = b"\x89PNG\r\n\x1a\n", b"%PDF-"
 CSV_READ = {"keep_default_na": False, "na_values": [""]}  # as the fairness plotting scripts read their tables
@@ -72,35 +76,41 @@ class Study:
     per_label: pd.DataFrame
     summary: pd.DataFrame
     counts: pd.DataFrame
-    models: dict  # ε -> (predictions, thresholds) of chest, seed 0
+    models: dict  # (init, ε) -> (predictions, thresholds) of chest, seed 0
 
 
 @pytest.fixture(scope="module")
 def runs():
-    """Every run of the grid: (dataset, ε, seed) -> (evaluation summary, bootstrap, run quantities, predictions)."""
+    """Every run of the grid: (dataset, init, ε, seed) -> (evaluation summary, bootstrap, run quantities,
+    predictions)."""
+    grid = [(d, "scratch", e, s, noise) for d, seeds in SEEDS.items() for e, noise in NOISE.items() for s in seeds]
+    grid += [("chest", PUBLIC, e, 0, noise * PRETRAINED_NOISE) for e, noise in NOISE.items()]
     result = {}
-    for dataset, seeds in SEEDS.items():
-        for epsilon, noise in NOISE.items():
-            for seed in seeds:
-                frame = predictions(dataset, noise, seed)
-                summary, bootstrap = evaluate_predictions(frame, n_bootstrap=N_BOOTSTRAP, seed=3)
-                thresholds = thresholds_from_summary(summary)
-                metrics = group_metrics(frame, thresholds, SPEC, n_bootstrap=N_BOOTSTRAP, seed=3)
-                result[(dataset, epsilon, seed)] = (summary, bootstrap, run_quantities(metrics), frame)
+    for dataset, init, epsilon, seed, noise in grid:
+        frame = predictions(dataset, noise, seed)
+        summary, bootstrap = evaluate_predictions(frame, n_bootstrap=N_BOOTSTRAP, seed=3)
+        thresholds = thresholds_from_summary(summary)
+        metrics = group_metrics(frame, thresholds, SPEC, n_bootstrap=N_BOOTSTRAP, seed=3)
+        result[(dataset, init, epsilon, seed)] = (summary, bootstrap, run_quantities(metrics), frame)
     return result
 
 
 @pytest.fixture(scope="module")
 def studies(runs, tmp_path_factory):
-    """The tables of the full grid, of its non-private models only and of its DP models only."""
+    """The tables of the full grid (scratch), of its non-private models only, of its DP models only, and of the full
+    grid with the pretrained init."""
     tmp_path = tmp_path_factory.mktemp("tables")
     counts = pd.concat([training_counts(*manifest_and_split(d), SPEC).assign(dataset=d) for d in SEEDS])
 
     def study(name: str, keep) -> Study:
-        chosen = {key: run for key, run in runs.items() if keep(key[1])}
+        chosen = {key: run for key, run in runs.items() if keep(key)}
         table = run_table(
             [summary for summary, *_ in chosen.values()],
-            [{"dataset": d, "epsilon": e, "seed": s} for d, e, s in chosen],
+            # Records of scratch runs without an init, as written before there were inits: read as scratch.
+            [
+                {"dataset": d, "epsilon": e, "seed": s, **({} if i == "scratch" else {"init": i})}
+                for d, i, e, s in chosen
+            ],
         )
         bootstraps = {key: bootstrap for key, (_, bootstrap, *_) in chosen.items()}
         quantities = {key: quantities for key, (_, _, quantities, _) in chosen.items()}
@@ -112,16 +122,20 @@ def studies(runs, tmp_path_factory):
             ),
             counts=through_csv(counts, tmp_path, f"{name}_counts", **CSV_READ),
             models={
-                e: (frame, thresholds_from_summary(summary))
-                for (d, e, s), (summary, _, _, frame) in chosen.items()
+                (i, e): (frame, thresholds_from_summary(summary))
+                for (d, i, e, s), (summary, _, _, frame) in chosen.items()
                 if d == "chest" and s == 0
             },
         )
 
+    def scratch(key):
+        return key[1] == "scratch"
+
     return {
-        "full": study("full", lambda e: True),
-        "non-private only": study("np", math.isinf),
-        "DP only": study("dp", math.isfinite),
+        "full": study("full", scratch),
+        "non-private only": study("np", lambda key: scratch(key) and math.isinf(key[2])),
+        "DP only": study("dp", lambda key: scratch(key) and math.isfinite(key[2])),
+        "pretrained": study("pretrained", lambda key: True),
     }
 
 
@@ -159,7 +173,7 @@ def test_every_plot_function_is_covered():
     assert {name for name in defined if name.startswith("plot_")} == set(PLOTS)
 
 
-@pytest.mark.parametrize("grid", ["full", "non-private only", "DP only"])
+@pytest.mark.parametrize("grid", ["full", "non-private only", "DP only", "pretrained"])
 @pytest.mark.parametrize("name", list(PLOTS))
 def test_each_figure_is_written_as_png_and_pdf(studies, tmp_path, name, grid):
     png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
@@ -300,3 +314,61 @@ def test_training_count_axis_has_round_ticks(studies, tmp_path, saved):
     (figure,) = saved
     ticks = panel(figure, "chest").get_xticks()
     assert 2 <= len(ticks) <= 5
+
+
+# --- a pretrained init beside scratch ------------------------------------------------------------------------------
+
+
+def test_privacy_utility_draws_a_line_per_init_in_its_own_colour(studies, tmp_path, saved):
+    plot_privacy_utility(studies["pretrained"].utility, tmp_path / "pu.png", tmp_path / "pu.pdf")
+    (figure,) = saved
+    ax = panel(figure, "chest")
+    colours = {c.get_label(): c.lines[0].get_color() for c in ax.containers if c.get_label() in ("scratch", PUBLIC)}
+    assert set(colours) == {"scratch", PUBLIC} and len(set(colours.values())) == 2
+    entries = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert entries[:2] == ["scratch", PUBLIC] and utility_figures.NP_SQUARE in entries
+    assert tick_labels(ax) == ["1", "10", "∞"]
+    assert [c.get_label() for c in panel(figure, "knee").containers if c.get_label()[:1] != "_"] == ["scratch"]
+
+
+def test_per_label_figure_has_a_panel_per_dataset_and_init(studies, tmp_path, saved):
+    plot_per_label(studies["pretrained"].per_label, tmp_path / "l.png", tmp_path / "l.pdf")
+    (figure,) = saved
+    titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
+    assert titles == ["chest · scratch", f"chest · {PUBLIC}", "knee · scratch"]
+
+
+def test_gap_and_fairness_lines_of_each_init_take_a_line_style_of_their_own(studies, tmp_path, saved):
+    summary = studies["pretrained"].summary
+    plot_gaps(summary, "sex", tmp_path / "g.png", tmp_path / "g.pdf")
+    plot_fairness_metrics(summary, tmp_path / "f.png", tmp_path / "f.pdf")
+    gaps, metrics = saved
+    for ax in (panel(gaps, "chest"), panel(metrics, "chest · sex")):
+        drawn = [line for line in ax.lines if len(line.get_xdata())]
+        assert {line.get_linestyle() for line in drawn if line.get_color() != style.NON_PRIVATE_COLOR} >= {"-", "--"}
+    entries = [text.get_text() for text in panel(gaps, "chest").get_legend().get_texts()]
+    assert "female − male" in entries and "init: scratch" in entries and f"init: {PUBLIC}" in entries
+
+
+def test_roc_curves_of_every_init_and_budget(studies, tmp_path, saved):
+    models = studies["pretrained"].models
+    assert len(models) == 2 * len(NOISE)
+    plot_roc_curves(models, "chest", tmp_path / "r.png", tmp_path / "r.pdf")
+    (figure,) = saved
+    ax = panel(figure, "chest · effusion")
+    curves = [line for line in ax.lines if len(line.get_xdata()) > 2]  # not the diagonal, points or legend proxies
+    assert len(curves) == 2 * len(NOISE)  # one per (init, ε)
+    assert {line.get_linestyle() for line in curves} == {"-", "--"}  # scratch solid, the pretrained init dashed
+    entries = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert {"ε = 1", "ε = 10", "non-private", "init: scratch", f"init: {PUBLIC}"} <= set(entries)
+
+
+def test_training_count_figure_has_a_panel_per_dataset_and_init(studies, tmp_path, saved):
+    study = studies["pretrained"]
+    plot_auroc_vs_training_count(study.summary, study.counts, tmp_path / "c.png", tmp_path / "c.pdf")
+    (figure,) = saved
+    assert [ax.get_title() for ax in figure.axes if ax.get_visible()] == [
+        "chest · scratch",
+        f"chest · {PUBLIC}",
+        "knee · scratch",
+    ]

@@ -44,6 +44,7 @@ SPEC = {
 }
 NOISE = {1.0: 2.0, 10.0: 1.0, math.inf: 0.4}
 SEEDS = {"nih": (0, 1), "padchest": (0,)}
+PUBLIC = "synth_cxr_public"
 N_BOOTSTRAP = 20
 N_IMAGES = 400
 CSV_READ = {"keep_default_na": False, "na_values": [""]}
@@ -81,8 +82,9 @@ def through_csv(table: pd.DataFrame, tmp_path, name: str, **read) -> pd.DataFram
     return pd.read_csv(path, **read)
 
 
-def build_study(tmp_path, labels_of_dataset: dict, seeds: dict) -> dict:
-    """The tables of every figure, made by the upstream functions and read back from CSV as the workflow does."""
+def build_study(tmp_path, labels_of_dataset: dict, seeds: dict, pretrained: tuple = ()) -> dict:
+    """The tables of every figure, made by the upstream functions and read back from CSV as the workflow does;
+    ``pretrained``: datasets that also have a pretrained init (seed 0, less noisy)."""
     runs, counts = {}, []
     for dataset, seeds_of in seeds.items():
         labels = labels_of_dataset[dataset]
@@ -91,13 +93,16 @@ def build_study(tmp_path, labels_of_dataset: dict, seeds: dict) -> dict:
                 dataset=dataset
             )
         )
-        for (epsilon, noise), seed in itertools.product(NOISE.items(), seeds_of):
+        grid = [("scratch", e, noise, s) for (e, noise), s in itertools.product(NOISE.items(), seeds_of)]
+        grid += [(PUBLIC, e, noise * 0.7, 0) for e, noise in NOISE.items() if dataset in pretrained]
+        for init, epsilon, noise, seed in grid:
             frame = predictions(dataset, noise, seed, labels)
             evaluation, bootstrap = evaluate_predictions(frame, n_bootstrap=N_BOOTSTRAP, seed=3)
             thresholds = thresholds_from_summary(evaluation)
             metrics = group_metrics(frame, thresholds, SPEC, n_bootstrap=N_BOOTSTRAP, seed=3)
-            runs[(dataset, epsilon, seed)] = (evaluation, bootstrap, run_quantities(metrics), frame, thresholds)
-    table = run_table([run[0] for run in runs.values()], [{"dataset": d, "epsilon": e, "seed": s} for d, e, s in runs])
+            runs[(dataset, init, epsilon, seed)] = (evaluation, bootstrap, run_quantities(metrics), frame, thresholds)
+    records = [{"dataset": d, "init": i, "epsilon": e, "seed": s} for d, i, e, s in runs]
+    table = run_table([run[0] for run in runs.values()], records)
     bootstraps = {key: run[1] for key, run in runs.items()}
     first = next(iter(seeds))
     return {
@@ -110,7 +115,7 @@ def build_study(tmp_path, labels_of_dataset: dict, seeds: dict) -> dict:
             **CSV_READ,
         ),
         "counts": through_csv(pd.concat(counts), tmp_path, "counts", **CSV_READ),
-        "models": {e: (run[3], run[4]) for (d, e, s), run in runs.items() if d == first and s == 0},
+        "models": {(i, e): (run[3], run[4]) for (d, i, e, s), run in runs.items() if d == first and s == 0},
         "manifest": as_manifest(predictions(first, 0.0, 0, labels_of_dataset[first]), labels_of_dataset[first]),
     }
 
@@ -131,6 +136,12 @@ FIGURES = {
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     return build_study(tmp_path_factory.mktemp("tables14"), dict.fromkeys(SEEDS, LABELS), SEEDS)
+
+
+@pytest.fixture(scope="module")
+def pretrained_study(tmp_path_factory):
+    """14 labels, one seed from scratch and one pretrained init: every init adds lines, panels or styles."""
+    return build_study(tmp_path_factory.mktemp("tables14p"), {"nih": LABELS}, {"nih": (0,)}, pretrained=("nih",))
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +238,18 @@ def test_every_figure_stays_readable_with_14_labels(study, tmp_path, saved, name
     FIGURES[name](study, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf")
     (figure,) = saved
     check_readable(figure)
+
+
+@pytest.mark.parametrize(
+    "name", ["privacy_utility", "per_label", "gaps_age", "fairness_metrics", "auroc_vs_training_count", "roc_curves"]
+)
+def test_figures_with_a_pretrained_init_stay_readable_with_14_labels(pretrained_study, tmp_path, saved, name):
+    FIGURES[name](pretrained_study, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf")
+    (figure,) = saved
+    check_readable(figure)
+    if name == "per_label":  # small multiples, one line per init in each
+        for ax in visible_axes(figure):
+            assert {c.get_label() for c in ax.containers if c.get_label()[:1] != "_"} == {"scratch", PUBLIC}
 
 
 def test_per_label_figure_is_small_multiples_with_a_shared_y_and_a_reference_each(study, tmp_path, saved):

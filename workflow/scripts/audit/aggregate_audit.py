@@ -23,7 +23,7 @@ def main(snakemake):
         snakemake.output,
         "membership_audit",
         caption=CAPTION,
-        text_columns=("Dataset", "Attack"),
+        text_columns=("Dataset", "Init", "Attack"),
         notes=notes,
     )
 

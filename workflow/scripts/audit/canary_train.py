@@ -5,7 +5,7 @@ from privfair.core.epsilon import parse_epsilon
 from privfair.core.provenance import provenance
 from privfair.core.step import run_step
 from privfair.train.job import train_and_write
-from privfair.train.settings import EXECUTION_KEYS
+from privfair.train.settings import execution_settings
 
 
 def main(snakemake):
@@ -17,7 +17,7 @@ def main(snakemake):
     )
     print(f"{int(included['included'].sum())} of {len(included)} canaries join the training split")
     # As rule train: memory and speed settings come from the config, not params.
-    execution = {k: v for k, v in snakemake.config["datasets"][w.dataset]["training"].items() if k in EXECUTION_KEYS}
+    execution = execution_settings(snakemake.config["datasets"][w.dataset]["training"])
     train_and_write(
         snakemake.input.cache,
         snakemake.input.manifest,
@@ -26,7 +26,7 @@ def main(snakemake):
         epsilon=parse_epsilon(w.epsilon),
         seed=seed,
         outputs={name: snakemake.output[name] for name in ("model", "history", "privacy")},
-        run={"dataset": w.dataset, "seed": seed},
+        run={"dataset": w.dataset, "init": "scratch", "seed": seed},
         provenance=provenance(),
         # The canaries change N_train, so σ is calibrated in this job for this run's N (rule calibrate_noise's file
         # is for the study's N and would be refused).

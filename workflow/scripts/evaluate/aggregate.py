@@ -10,11 +10,15 @@ from privfair.evaluate.aggregate import (
     utility_notes,
     utility_view,
 )
+from privfair.evaluate.runs import run_key
 from privfair.train.privacy import read_record
 
 CAPTIONS = {
-    "privacy_utility": "Test macro AUROC per budget, its paired change from non-private, and the privacy spent.",
-    "per_label_auroc": "Test AUROC of every finding per budget.",
+    "privacy_utility": (
+        "Test macro AUROC per initialisation and budget, its paired change from non-private, the paired gain from "
+        "pretraining, and the privacy spent."
+    ),
+    "per_label_auroc": "Test AUROC of every finding per initialisation and budget.",
     "privacy_records": "Privacy spent by each model.",
 }
 
@@ -22,10 +26,7 @@ CAPTIONS = {
 def main(snakemake):
     records = [read_record(path) for path in snakemake.input.privacy]
     runs = run_table([pd.read_parquet(path) for path in snakemake.input.summaries], records)
-    bootstraps = {
-        (r["dataset"], r["epsilon"], r["seed"]): pd.read_parquet(path)
-        for r, path in zip(records, snakemake.input.bootstraps)
-    }
+    bootstraps = {run_key(r): pd.read_parquet(path) for r, path in zip(records, snakemake.input.bootstraps)}
     runs.to_csv(snakemake.output.runs, index=False)
     utility = privacy_utility_table(runs, bootstraps, ci=snakemake.params.ci)
     per_label = per_label_table(runs, bootstraps, ci=snakemake.params.ci, reliability=True)
@@ -42,7 +43,7 @@ def main(snakemake):
             snakemake.output,
             name,
             caption=CAPTIONS[name],
-            text_columns=("Dataset", "Label", "Accountant"),
+            text_columns=("Dataset", "Init", "Label", "Accountant"),
             notes=notes.get(name, ()),
         )
 

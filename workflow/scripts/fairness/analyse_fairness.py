@@ -2,6 +2,7 @@ import pandas as pd
 
 from privfair.core.step import run_step
 from privfair.core.tables import write_table
+from privfair.evaluate.runs import run_key
 from privfair.fairness.analysis import correlations, run_quantities, summarise, training_counts
 from privfair.fairness.metrics import attribute_notes
 from privfair.fairness.tables import (
@@ -21,7 +22,7 @@ def main(snakemake):
         record = read_record(record_path)
         metrics = pd.read_parquet(path)
         notes[record["dataset"]] = attribute_notes(metrics, spec, record["dataset"])
-        quantities[(record["dataset"], float(record["epsilon"]), int(record["seed"]))] = run_quantities(metrics)
+        quantities[run_key(record)] = run_quantities(metrics)
     notes = [note for dataset_notes in notes.values() for note in dataset_notes]
     for note in notes:
         print(f"privfair: {note}")
@@ -40,16 +41,24 @@ def main(snakemake):
     pd.concat([table.assign(dataset=dataset) for dataset, table in counts.items()]).to_csv(
         snakemake.output.counts, index=False
     )
-    text = ("Dataset", "Attribute", "Group", "Metric", "Quantity", "Relation", "Note")
+    text = ("Dataset", "Init", "Attribute", "Group", "Metric", "Quantity", "Relation", "Note")
     method = statistics["multiple_testing"]
     for name, (numbers, view), caption in (
-        ("performance_gaps", performance_gap_table(summary), "Macro-AUROC performance gap per subgroup and budget."),
-        ("fairness_metrics", fairness_metric_table(summary), "Standard fairness differences per attribute and budget."),
+        (
+            "performance_gaps",
+            performance_gap_table(summary),
+            "Macro-AUROC performance gap per subgroup, init and budget.",
+        ),
+        (
+            "fairness_metrics",
+            fairness_metric_table(summary),
+            "Standard fairness differences per attribute, init and budget.",
+        ),
         ("p_values", p_value_table(summary, method), f"DP vs non-private: paired bootstrap p-values ({method})."),
         (
             "pearson",
             correlation_table(relations),
-            "Pearson's r: budget vs gaps, AUROC change (DP − non-private) vs training count.",
+            "Pearson's r per initialisation: budget vs gaps, AUROC change (DP − non-private) vs training count.",
         ),
     ):
         write_table(
