@@ -75,7 +75,8 @@ def test_secure_run_resumes_exactly_and_its_state_is_gone_once_the_outputs_are_w
     # train_model leaves the snapshot after epoch 1 of 2 behind (the job would delete it): the state to resume from.
     first = training.train_model(*tiny_cache, training_settings, 4.0, seed=1, log=quiet, resume_path=resume)
     fingerprint = json.loads(resume.with_suffix(".json").read_text())
-    assert set(fingerprint) == {"identity"} and set(fingerprint["identity"]) == {"settings", "epsilon", "seed", "data", "init"}
+    assert set(fingerprint) == {"identity"}
+    assert set(fingerprint["identity"]) == {"settings", "epsilon", "seed", "data", "init"}
 
     outputs = {name: run_dir / file for name, file in [("model", "model.pt"), ("history", "history.csv")]}
     outputs["privacy"] = run_dir / "privacy.json"
