@@ -184,12 +184,12 @@ def test_a_config_error_is_one_line_naming_the_key(tmp_path, edit, key):
 @pytest.mark.workflow
 def test_any_positive_budget_plans_and_an_unreachable_one_stops_before_training(tmp_path):
     config = yaml.safe_load(SCENARIO.read_text())
-    config["study"].update(datasets=["synth_cxr"], epsilons=[1e-5, 1e6, float("inf")])
+    config["study"].update(datasets=["synth_cxr"], epsilons=[1e-5, 1e6, float("inf")], init=["scratch"])
     path = write_config(tmp_path / "budgets.yaml", config)
     jobs = planned_jobs(snakemake("-n", "--configfile", str(path), workdir=tmp_path))
     assert jobs["train"] == 3 and jobs["calibrate_noise"] == 2
     # The target first: --configfile takes several files.
-    target = "results/scenario/runs/synth_cxr/eps-1e-05/seed-1/model.pt"
+    target = "results/scenario/runs/synth_cxr/scratch/eps-1e-05/seed-1/model.pt"
     result = snakemake(target, "--cores", "2", "--configfile", str(path), workdir=tmp_path, check=False)
     assert result.returncode != 0
     message = "study.epsilons: ε = 1e-05 cannot be reached for datasets.synth_cxr"
